@@ -1,0 +1,35 @@
+# Two commands on a fresh machine (Python 3.11+ and pip):
+#   make serve   install everything editable into .venv and start the gateway
+#   make test    install everything editable into .venv and run every test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := -e ./core -e ./providers/gemini -e ./providers/codex -e ./providers/qwen -e ./providers/claude
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint bench bench-smoke clean
+
+$(STAMP): core/pyproject.toml $(wildcard providers/*/pyproject.toml) requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(PACKAGES) -r requirements-dev.txt
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/polyrelay serve $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke $(ARGS)
+
+clean:
+	rm -rf $(VENV)

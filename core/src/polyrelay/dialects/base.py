@@ -1,0 +1,95 @@
+"""What a dialect codec is: the contract the four codecs implement.
+
+A codec turns one wire format into the internal representation
+(:mod:`polyrelay.ir`) and back, for requests, complete responses, streams
+and errors.  Codecs are pure: no I/O, no globals; per-stream state lives in
+the decoder and encoder objects they hand out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from polyrelay import ir
+
+
+class DialectError(Exception):
+    """A client body this dialect cannot accept; becomes a 4xx in its shape."""
+
+    def __init__(self, message: str, status: int = 400, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+    def to_error(self) -> ir.ErrorInfo:
+        """The canonical error this fault is reported as."""
+        return ir.ErrorInfo(status=self.status, message=self.message, code=self.code)
+
+
+class StreamDecoder(Protocol):
+    """Turns raw upstream stream bytes into IR events, statefully."""
+
+    #: True once the upstream's own terminal event arrived (normal end or error).
+    finished: bool
+
+    def feed(self, data: bytes) -> list[ir.Event]:
+        """Consume bytes split anywhere; return the events they complete."""
+        ...
+
+    def close(self) -> list[ir.Event]:
+        """The upstream body ended: flush what is buffered."""
+        ...
+
+
+class StreamEncoder(Protocol):
+    """Turns IR events into this dialect's stream frames, statefully."""
+
+    def encode(self, event: ir.Event) -> bytes:
+        """Frames for one event (may be ``b""``)."""
+        ...
+
+    def finish(self) -> bytes:
+        """Bytes that close the stream if nothing terminal was written yet."""
+        ...
+
+
+class Dialect(Protocol):
+    """One wire format, both directions."""
+
+    #: One of :data:`polyrelay.ir.DIALECTS`.
+    name: str
+    #: A frame the client ignores, sent while the upstream is silent.
+    keepalive_frame: bytes
+
+    def decode_request(self, body: Any) -> ir.Request:
+        """Parsed JSON body → IR request; raises :class:`DialectError`."""
+        ...
+
+    def encode_request(self, request: ir.Request) -> dict[str, Any]:
+        """IR request → JSON body for an upstream of this dialect."""
+        ...
+
+    def decode_response(self, body: Any) -> ir.Response:
+        """Complete upstream JSON response → IR response."""
+        ...
+
+    def encode_response(self, response: ir.Response) -> dict[str, Any]:
+        """IR response → complete JSON body for a client of this dialect."""
+        ...
+
+    def stream_decoder(self) -> StreamDecoder:
+        """A fresh decoder for one upstream stream."""
+        ...
+
+    def stream_encoder(self, request: ir.Request, *, sse: bool = True) -> StreamEncoder:
+        """A fresh encoder for one client stream; echoes ``request.model``."""
+        ...
+
+    def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
+        """An upstream error body of this dialect → canonical error."""
+        ...
+
+    def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
+        """Canonical error → this dialect's error JSON body."""
+        ...
