@@ -18,7 +18,7 @@ instead of a pairwise matrix.  Vocabulary choices:
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import attrs
 
@@ -166,7 +166,7 @@ class Thinking:
     type: Literal["thinking"] = "thinking"
 
 
-Part = Union[Text, Image, File, ToolCall, ToolResult, Thinking]
+Part = Text | Image | File | ToolCall | ToolResult | Thinking
 
 
 @attrs.define
@@ -370,4 +370,4 @@ class StreamError:
     error: ErrorInfo
 
 
-Event = Union[MessageStart, BlockStart, BlockDelta, BlockStop, MessageDelta, MessageStop, StreamError]
+Event = MessageStart | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop | StreamError

@@ -1,0 +1,348 @@
+"""The HTTP surface: four dialects' routes on one Starlette app.
+
+A route reads only what routing needs (model, stream flag); the gateway
+does the rest.  Every error a client can cause comes back in its own
+dialect's shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pluggy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from polyrelay import ir, jsonutil
+from polyrelay.config import Config
+from polyrelay.gateway import Gateway, error_response, model_not_found
+from polyrelay.routing import ModelNotFound
+from polyrelay.types import ClientRequest
+
+log = logging.getLogger("polyrelay.app")
+
+
+class StreamingBody(StreamingResponse):
+    """A streaming response that always watches for the client leaving.
+
+    Starlette skips the watch for ASGI 2.4 servers and waits for a failed
+    send instead; a silent upstream would then hold its connection until
+    the next chunk.  Watching always cancels the body at once, which closes
+    the upstream request.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream() -> None:
+                with contextlib.suppress(OSError):
+                    await self.stream_response(send)
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def dialect_for(request: Request) -> str:
+    """Which dialect a request speaks, from its path (and headers for /v1/models)."""
+    path = request.url.path
+    if path.startswith("/v1/messages"):
+        return ir.ANTHROPIC
+    if path.startswith("/v1/chat"):
+        return ir.OPENAI_CHAT
+    if path.startswith("/v1/responses"):
+        return ir.OPENAI_RESPONSES
+    if path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path):
+        return ir.GEMINI
+    if "anthropic-version" in request.headers:
+        return ir.ANTHROPIC
+    return ir.OPENAI_CHAT
+
+
+def client_key(request: Request) -> str | None:
+    """The API key a client presented, in whichever place its SDK puts it."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key") or request.headers.get("x-goog-api-key") or request.query_params.get("key")
+
+
+class App:
+    """Builds the Starlette application around a :class:`Gateway`."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager) -> None:
+        self.config = config
+        self.pm = pm
+        self.gateway = Gateway(config, pm)
+        self._keys = [k.encode() for k in config.api_keys]
+        self._body_limit = int(config.max_body_mb * 1024 * 1024)
+        self._refresher: asyncio.Task[None] | None = None
+
+    def starlette(self) -> Starlette:
+        """The ASGI application."""
+        routes = [
+            Route("/", self.root, methods=["GET", "HEAD"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/v1/messages", self.anthropic_messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
+            Route("/v1/responses", self.openai_responses, methods=["POST"]),
+            Route("/v1/responses/input_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/v1beta/models", self.list_gemini_models, methods=["GET"]),
+            Route("/v1beta/models/{target:path}", self.gemini, methods=["POST", "GET"]),
+            Route("/v1/models/{target:path}", self.gemini, methods=["POST", "GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=self.lifespan)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        """Own the outbound sessions and the refresh loop for the app's lifetime."""
+        self._refresher = asyncio.create_task(self.gateway.refresh_loop())
+        try:
+            yield
+        finally:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            await self.gateway.aclose()
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _authorized(self, request: Request) -> bool:
+        if not self._keys:
+            return True
+        presented = (client_key(request) or "").encode()
+        # Compare against every key so the time taken says nothing about which matched.
+        matched = False
+        for key in self._keys:
+            matched |= hmac.compare_digest(presented, key)
+        return matched
+
+    def _reject(self, request: Request) -> Response:
+        return error_response(
+            dialect_for(request),
+            ir.ErrorInfo(401, "invalid or missing API key", kind="authentication", code="invalid_api_key"),
+        )
+
+    async def _read_json(self, request: Request) -> tuple[bytes, dict[str, Any]]:
+        size = 0
+        parts = []
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._body_limit:
+                raise BodyTooLarge
+            parts.append(chunk)
+        body = b"".join(parts)
+        data = jsonutil.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        return body, data
+
+    async def _client_request(self, request: Request, dialect: str) -> ClientRequest | Response:
+        """Parse and validate the parts every dialect route needs."""
+        if not self._authorized(request):
+            return self._reject(request)
+        try:
+            body, data = await self._read_json(request)
+        except BodyTooLarge:
+            limit = f"{self.config.max_body_mb:g} MB"
+            return error_response(dialect, ir.ErrorInfo(413, f"request body exceeds {limit}", kind="request_too_large"))
+        except ValueError as exc:
+            return error_response(dialect, ir.ErrorInfo(400, f"malformed JSON body: {exc}", kind="invalid_request"))
+        model = data.get("model")
+        if dialect != ir.GEMINI and (not isinstance(model, str) or not model):
+            return error_response(dialect, ir.ErrorInfo(400, "the 'model' field must be a non-empty string"))
+        stream = data.get("stream", False)
+        if not isinstance(stream, bool):
+            return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
+        return ClientRequest(
+            dialect=dialect,
+            body=body,
+            json=data,
+            model=model if isinstance(model, str) else "",
+            stream=stream,
+            headers=request.headers,
+            query=request.query_params,
+        )
+
+    async def _serve(self, request: Request, client: ClientRequest) -> Response:
+        """Run the gateway, cancelling the upstream if the client leaves first."""
+        started = time.perf_counter()
+        work = asyncio.ensure_future(self.gateway.serve(client))
+        gone = asyncio.ensure_future(_wait_disconnect(request.receive))
+        interval = self.config.nonstream_keepalive_interval if not client.stream else 0.0
+        try:
+            done, _ = await asyncio.wait({work, gone}, timeout=interval or None,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if work not in done:
+            if not done and interval:
+                return StreamingBody(_blank_lines_until(work, interval), media_type="application/json")
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            return Response(status_code=499)
+        response = work.result()
+        if isinstance(response, StreamingResponse):
+            return StreamingBody(response.body_iterator, status_code=response.status_code,
+                                 headers=dict(response.headers))
+        response.headers["x-polyrelay-elapsed-ms"] = f"{(time.perf_counter() - started) * 1000:.2f}"
+        return response
+
+    # -- routes ----------------------------------------------------------------
+
+    async def root(self, request: Request) -> Response:
+        """``HEAD /`` is Claude Code's reachability probe."""
+        return JSONResponse({"name": "polyrelay", "status": "ok"})
+
+    async def healthz(self, request: Request) -> Response:
+        """Liveness: the process serves HTTP."""
+        return JSONResponse({"status": "ok", "providers": len(self.gateway.bindings),
+                             "credentials": len(self.gateway.pool)})
+
+    async def anthropic_messages(self, request: Request) -> Response:
+        """``POST /v1/messages``."""
+        return await self._dialect_route(request, ir.ANTHROPIC)
+
+    async def openai_chat(self, request: Request) -> Response:
+        """``POST /v1/chat/completions``."""
+        return await self._dialect_route(request, ir.OPENAI_CHAT)
+
+    async def openai_responses(self, request: Request) -> Response:
+        """``POST /v1/responses``."""
+        return await self._dialect_route(request, ir.OPENAI_RESPONSES)
+
+    async def _dialect_route(self, request: Request, dialect: str) -> Response:
+        client = await self._client_request(request, dialect)
+        if isinstance(client, Response):
+            return client
+        return await self._serve(request, client)
+
+    async def gemini(self, request: Request) -> Response:
+        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``."""
+        if not self._authorized(request):
+            return self._reject(request)
+        target = request.path_params["target"]
+        model, _, action = target.partition(":")
+        if request.method == "GET":
+            return self._gemini_model(model)
+        if action not in ("generateContent", "streamGenerateContent", "countTokens"):
+            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
+        client = await self._client_request(request, ir.GEMINI)
+        if isinstance(client, Response):
+            return client
+        client.model = model
+        if action == "countTokens":
+            return self._count(client)
+        client.stream = action == "streamGenerateContent"
+        client.sse = request.query_params.get("alt") == "sse"
+        return await self._serve(request, client)
+
+    async def count_tokens(self, request: Request) -> Response:
+        """``POST /v1/messages/count_tokens`` and ``/v1/responses/input_tokens``."""
+        dialect = dialect_for(request)
+        client = await self._client_request(request, dialect)
+        if isinstance(client, Response):
+            return client
+        return self._count(client)
+
+    def _count(self, client: ClientRequest) -> Response:
+        """A local estimate of input tokens (about four bytes of text per token)."""
+        try:
+            self.gateway.router.resolve(client.model)
+        except ModelNotFound:
+            return error_response(client.dialect, model_not_found(client))
+        fields = ("system", "messages", "tools", "input", "instructions", "contents", "systemInstruction")
+        text = jsonutil.dumps({k: client.json[k] for k in fields if k in client.json})
+        tokens = max(1, math.ceil(len(text) / 4))
+        if client.dialect == ir.GEMINI:
+            return JSONResponse({"totalTokens": tokens,
+                                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]})
+        if client.dialect == ir.OPENAI_RESPONSES:
+            return JSONResponse({"object": "response.input_tokens", "input_tokens": tokens})
+        return JSONResponse({"input_tokens": tokens})
+
+    async def list_models(self, request: Request) -> Response:
+        """``GET /v1/models``: Anthropic's shape when ``anthropic-version`` is sent, else OpenAI's."""
+        if not self._authorized(request):
+            return self._reject(request)
+        rows = self.gateway.router.models()
+        if "anthropic-version" in request.headers:
+            data = [{"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
+                    for m, _ in rows]
+            return JSONResponse({"data": data, "has_more": False,
+                                 "first_id": data[0]["id"] if data else None,
+                                 "last_id": data[-1]["id"] if data else None})
+        return JSONResponse({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": provider} for m, provider in rows]})
+
+    async def list_gemini_models(self, request: Request) -> Response:
+        """``GET /v1beta/models``."""
+        if not self._authorized(request):
+            return self._reject(request)
+        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.router.models()]})
+
+    def _gemini_model(self, model: str) -> Response:
+        try:
+            self.gateway.router.resolve(model)
+        except ModelNotFound:
+            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
+        return JSONResponse(_gemini_model_entry(model))
+
+
+def _gemini_model_entry(model: str) -> dict[str, Any]:
+    return {"name": f"models/{model}", "displayName": model,
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _blank_lines_until(work: asyncio.Future[Response], interval: float) -> AsyncIterator[bytes]:
+    """Non-stream keep-alive: a newline every ``interval`` s, then the answer.
+
+    JSON parsers skip leading whitespace; the status is 200 from the first
+    newline on, so a later error travels as a JSON error body under 200.
+    """
+    try:
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=interval)
+            if done:
+                break
+            yield b"\n"
+        response = work.result()
+        if isinstance(response, StreamingResponse):
+            async for chunk in response.body_iterator:
+                yield chunk if isinstance(chunk, bytes) else bytes(chunk)
+        else:
+            yield bytes(response.body)
+    finally:
+        if not work.done():
+            work.cancel()
+
+
+def create_app(config: Config, pm: pluggy.PluginManager) -> Starlette:
+    """The ASGI app for ``config`` with the plugins in ``pm``."""
+    return App(config, pm).starlette()

@@ -1,0 +1,204 @@
+"""Configuration: one YAML file, kebab-case keys, structured into attrs classes.
+
+Key names follow CLIProxyAPI's ``config.yaml`` so an existing file loads.
+Keys nobody implements are accepted and named in one warning; a value of
+the wrong type fails start-up with the key's path.  No file at all means the
+embedded defaults.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import typing
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+from cattrs.v import format_exception
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+log = logging.getLogger("polyrelay.config")
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the key path."""
+
+
+@attrs.define
+class StreamingConfig:
+    #: SSE keep-alive while the upstream is silent; 0 turns it off.
+    keepalive_seconds: float = 15.0
+    #: Extra whole-selection retries for a stream that fails before its first byte.
+    bootstrap_retries: int = 0
+
+
+@attrs.define
+class RoutingConfig:
+    strategy: str = attrs.field(default="round-robin")
+
+    @strategy.validator
+    def _check(self, _attribute: Any, value: str) -> None:
+        if value not in ("round-robin", "fill-first"):
+            raise ValueError(f"must be 'round-robin' or 'fill-first', not {value!r}")
+
+
+@attrs.define
+class Config:
+    """Everything the core reads from ``config.yaml``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8317
+    auth_dir: str = "~/.polyrelay"
+    api_keys: list[str] = attrs.field(factory=list)
+    debug: bool = False
+    proxy_url: str = ""
+    request_retry: int = 3
+    max_retry_credentials: int = 0
+    max_retry_interval: float = 30.0
+    disable_cooling: bool = False
+    transient_error_cooldown_seconds: float = 0.0
+    nonstream_keepalive_interval: float = 0.0
+    streaming: StreamingConfig = attrs.field(factory=StreamingConfig)
+    routing: RoutingConfig = attrs.field(factory=RoutingConfig)
+    # polyrelay's own keys
+    #: Client model name or pattern (``*`` wildcards) → model or ``provider/model``.
+    model_aliases: dict[str, str] = attrs.field(factory=dict)
+    #: Per-provider upstream address overrides: ``{provider: {url-name: url}}``.
+    upstream_urls: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    max_body_mb: float = 32.0
+    #: Serve on a non-loopback address even though ``api-keys`` is empty.
+    allow_unauthenticated_remote: bool = False
+    #: Sections contributed by plugins (``config_sections`` hook), by key.
+    sections: dict[str, Any] = attrs.field(factory=dict)
+    #: Where the file was read from (None = embedded defaults).
+    source: Path | None = None
+    #: Key paths the file set that nothing in polyrelay reads.
+    unknown_keys: list[str] = attrs.field(factory=list)
+
+    @property
+    def auth_path(self) -> Path:
+        """``auth-dir`` with ``~`` expanded."""
+        return Path(self.auth_dir).expanduser()
+
+    def resolve_alias(self, model: str) -> str | None:
+        """The alias target for ``model``: exact keys first, then patterns in order."""
+        if model in self.model_aliases:
+            return self.model_aliases[model]
+        for pattern, target in self.model_aliases.items():
+            if "*" in pattern and fnmatch.fnmatchcase(model, pattern):
+                return target
+        return None
+
+
+# CLIProxyAPI keys polyrelay accepts but does not act on yet: named in one warning.
+_CORE_KEYS_NOT_STRUCTURED = {"sections", "source", "unknown_keys"}
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that reads kebab-case keys into snake_case attrs fields."""
+    converter = cattrs.Converter(forbid_extra_keys=False)
+
+    def structure_factory(cls: type) -> Any:
+        overrides = {a.name: override(rename=_kebab(a.name)) for a in attrs.fields(cls)}
+        return make_dict_structure_fn(cls, converter, **overrides)
+
+    converter.register_structure_hook_factory(attrs.has, structure_factory)
+    return converter
+
+
+def _unknown_keys(cls: Any, data: Any, path: str) -> list[str]:
+    """Key paths in ``data`` that ``cls`` does not declare, recursively."""
+    if typing.get_origin(cls) is list and isinstance(data, list):
+        (item,) = typing.get_args(cls) or (Any,)
+        return [k for i, v in enumerate(data) for k in _unknown_keys(item, v, f"{path}[{i}]")]
+    if not isinstance(data, dict) or not (isinstance(cls, type) and attrs.has(cls)):
+        return []
+    fields = {_kebab(a.name): a for a in attrs.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    found = []
+    for key, value in data.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        field = fields.get(key)
+        if field is None or field.name in _CORE_KEYS_NOT_STRUCTURED:
+            found.append(key_path)
+            continue
+        found.extend(_unknown_keys(hints[field.name], value, key_path))
+    return found
+
+
+def _structure(converter: cattrs.Converter, kind: Any, data: Any, path: str) -> Any:
+    try:
+        return converter.structure(data, kind)
+    except cattrs.BaseValidationError as exc:
+        lines = cattrs.transform_error(exc, path=path or "$", format_exception=_describe)
+        problems = "; ".join(_kebab_path(line) for line in lines)
+        raise ConfigError(f"invalid config: {problems}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"invalid config at {path}: {exc}") from None
+
+
+def _describe(exc: BaseException, kind: type | None) -> str:
+    # Validators raise ValueError with a message worth showing as it is.
+    if kind is None and isinstance(exc, ValueError):
+        return str(exc)
+    return format_exception(exc, kind)
+
+
+def _kebab_path(line: str) -> str:
+    # cattrs reports attribute names after " @ "; users wrote kebab-case keys.
+    message, sep, where = line.rpartition(" @ ")
+    return f"{message}{sep}{where.replace('_', '-')}" if sep else line
+
+
+def load_config(
+    path: str | Path | None = None, sections: dict[str, Any] | None = None, text: str | None = None
+) -> Config:
+    """Read and validate a config file (``None`` = embedded defaults).
+
+    ``sections`` maps plugin-owned keys to their types (see the
+    ``config_sections`` hook).
+    """
+    sections = sections or {}
+    raw: Any = {}
+    source = Path(path) if path is not None else None
+    if text is None and source is not None:
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {source}: {exc.strerror}") from None
+    if text is not None:
+        try:
+            raw = YAML(typ="safe").load(text)
+        except YAMLError as exc:
+            raise ConfigError(f"config file {source or '<text>'} is not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("invalid config: the top level must be a mapping of keys to values")
+
+    converter = make_converter()
+    core_raw = {k: v for k, v in raw.items() if k not in sections}
+    config = _structure(converter, Config, core_raw, "")
+    for key, kind in sections.items():
+        if key in raw and raw[key] is not None:
+            config.sections[key] = _structure(converter, kind, raw[key], key)
+        else:
+            config.sections[key] = converter.structure([], kind) if typing.get_origin(kind) is list else None
+    config.source = source
+
+    unknown = _unknown_keys(Config, core_raw, "")
+    for key, kind in sections.items():
+        if key in raw:
+            unknown.extend(_unknown_keys(kind, raw[key], key))
+    if unknown:
+        log.warning("config keys accepted but not used by polyrelay: %s", ", ".join(unknown))
+    config.unknown_keys = unknown
+    return config

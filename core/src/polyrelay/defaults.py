@@ -1,0 +1,149 @@
+"""The core's own hook implementations: what a provider gets for free.
+
+A provider that speaks a public dialect with an API key needs none of its
+own: these build the request (pass-through or codec translation, the
+dialect's path and auth header), decode the stream with the dialect's codec
+and classify errors by status, ``Retry-After`` and the dialect's body hints.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+
+import attrs
+import pluggy
+
+from polyrelay import ir, jsonutil
+from polyrelay.dialects import get_dialect
+from polyrelay.passthrough import patch_request_model
+from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
+
+hookimpl = pluggy.HookimplMarker("polyrelay")
+
+#: Request faults: the request itself is wrong, so no credential is to blame.
+REQUEST_FAULTS = frozenset({400, 409, 413, 422})
+
+
+def _auth_headers(dialect: str, credential: Credential) -> dict[str, str]:
+    if dialect == ir.ANTHROPIC:
+        return {"x-api-key": credential.secret, "anthropic-version": "2023-06-01"}
+    if dialect == ir.GEMINI:
+        return {"x-goog-api-key": credential.secret}
+    return {"authorization": f"Bearer {credential.secret}"}
+
+
+def upstream_url(provider: Provider, credential: Credential, model: str, stream: bool) -> str:
+    """The standard endpoint of ``provider.dialect`` under the provider's API base."""
+    base = provider.url("api", credential)
+    if provider.dialect == ir.ANTHROPIC:
+        return f"{base}/v1/messages"
+    if provider.dialect == ir.OPENAI_CHAT:
+        return f"{base}/chat/completions"
+    if provider.dialect == ir.OPENAI_RESPONSES:
+        return f"{base}/responses"
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"{base}/models/{model}:{action}"
+
+
+def is_passthrough(provider: Provider, request: ClientRequest) -> bool:
+    """Whether the client's body can go upstream as it is (model aside)."""
+    return provider.passthrough and request.dialect == provider.dialect and (
+        provider.dialect != ir.GEMINI or request.sse or not request.stream
+    )
+
+
+def upstream_body(provider: Provider, request: ClientRequest, stream: bool) -> bytes:
+    """The request body for an upstream of ``provider.dialect``.
+
+    Same dialect: the client's bytes, with only the model renamed (and the
+    stream flag set when the upstream only streams).  Otherwise: decode with
+    the client's codec, encode with the upstream's.
+    """
+    if is_passthrough(provider, request):
+        body = request.body
+        if provider.dialect == ir.GEMINI:
+            return body  # the model travels in the URL
+        wants_stream_flag = stream and request.json.get("stream") is not True
+        if request.json.get("model") != request.upstream_model and not wants_stream_flag:
+            patched = patch_request_model(body, request.json.get("model"), request.upstream_model)
+            if patched is not None:
+                return patched
+        if request.json.get("model") == request.upstream_model and not wants_stream_flag:
+            return body
+        data = dict(request.json, model=request.upstream_model)
+        if stream:
+            data["stream"] = True
+        return jsonutil.dumps(data)
+    decoded = attrs.evolve(request.decoded(), model=request.upstream_model, stream=stream)
+    return jsonutil.dumps(get_dialect(provider.dialect).encode_request(decoded))
+
+
+@hookimpl(trylast=True)
+def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest:
+    """Default request: the dialect's endpoint and auth header, body passed through or translated."""
+    stream = request.stream or provider.stream_only
+    headers = {"content-type": "application/json", "accept-encoding": "gzip, deflate"}
+    headers.update(provider.headers)
+    if provider.dialect == ir.ANTHROPIC and request.dialect == ir.ANTHROPIC:
+        for name in ("anthropic-beta", "anthropic-version"):
+            if name in request.headers:
+                headers[name] = request.headers[name]
+    headers.update(_auth_headers(provider.dialect, credential))
+    headers.update(credential.headers)
+    if stream:
+        headers["accept"] = "text/event-stream"
+    return UpstreamRequest(
+        url=upstream_url(provider, credential, request.upstream_model, stream),
+        body=upstream_body(provider, request, stream),
+        headers=headers,
+        stream=stream,
+    )
+
+
+@hookimpl(trylast=True)
+def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem]:
+    """Default chunk translation: the stream's decoder (codec or pass-through framer)."""
+    return stream.decoder.feed(data)
+
+
+def retry_after_header(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@hookimpl(trylast=True)
+def classify_response(provider: Provider, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
+    """Default verdicts by status class (see docs/architecture.md, "Cooldowns")."""
+    error = get_dialect(provider.dialect).decode_error(status, body)
+    hint = retry_after_header(headers)
+    if hint is not None:
+        error.retry_after = hint
+    if status in REQUEST_FAULTS:
+        return Verdict("fail", error)
+    if status == 401:
+        return Verdict("refresh", error, scope="credential")
+    if status in (402, 403):
+        return Verdict("next", error, scope="credential", cooldown=error.retry_after)
+    return Verdict("next", error, scope="model", cooldown=error.retry_after)
+
+
+@hookimpl(trylast=True)
+def select_credential(
+    provider: Provider, model: str, candidates: list[Credential], request: ClientRequest
+) -> Credential | None:
+    """No opinion: the configured strategy chooses."""
+    return None
+

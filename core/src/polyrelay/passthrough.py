@@ -1,0 +1,115 @@
+"""Same dialect in and out: forward the upstream's frames, patch only the model.
+
+Thinking signatures and fields no codec knows yet survive byte-exact
+because nothing here parses JSON except an error frame.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from polyrelay import ir, jsonutil, sse
+from polyrelay.dialects import get_dialect
+
+
+@attrs.define(slots=True)
+class RawFrame:
+    """One upstream frame, already in the client's dialect."""
+
+    data: bytes
+    #: Set when the frame is the upstream's in-stream error.
+    error: ir.ErrorInfo | None = None
+
+
+def _is_terminal(dialect: str, event: sse.SSEEvent) -> tuple[bool, bool]:
+    """``(terminal, is_error)`` for one upstream event of ``dialect``."""
+    name, data = event.event, event.data
+    if dialect == ir.ANTHROPIC:
+        return name in ("message_stop", "error"), name == "error"
+    if dialect == ir.OPENAI_CHAT:
+        if data == "[DONE]":
+            return True, False
+        is_error = data.startswith('{"error"')
+        return is_error, is_error
+    if dialect == ir.OPENAI_RESPONSES:
+        kind = name or ""
+        return kind in ("response.completed", "response.incomplete", "response.failed", "error"), kind in (
+            "response.failed",
+            "error",
+        )
+    # Gemini: the chunk carrying finishReason is the last one.
+    if data.startswith('{"error"'):
+        return True, True
+    return '"finishReason"' in data, False
+
+
+class PassthroughDecoder:
+    """Splits upstream SSE into frames; notices the terminal one."""
+
+    def __init__(self, dialect: str, upstream_model: str, client_model: str) -> None:
+        self.dialect = dialect
+        self.finished = False
+        self._parser = sse.SSEParser()
+        self._patch = model_patch(upstream_model, client_model)
+
+    def feed(self, data: bytes) -> list[RawFrame]:
+        """Complete frames in ``data`` (buffered across calls)."""
+        return [self._frame(event) for event in self._parser.feed(data)]
+
+    def close(self) -> list[RawFrame]:
+        """Flush a last frame that lacked its blank line."""
+        return [self._frame(event) for event in self._parser.close()]
+
+    def _frame(self, event: sse.SSEEvent) -> RawFrame:
+        terminal, is_error = _is_terminal(self.dialect, event)
+        if terminal:
+            self.finished = True
+        raw = event.raw
+        if self._patch is not None:
+            raw = self._patch(raw)
+        if not raw.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
+            raw = raw.rstrip(b"\r\n") + b"\n\n"
+        error = get_dialect(self.dialect).decode_error(502, event.data.encode()) if is_error else None
+        return RawFrame(raw, error)
+
+
+def model_patch(upstream_model: str, client_model: str):  # type: ignore[no-untyped-def]
+    """A bytes → bytes function that renames the model, or None when nothing changes."""
+    if upstream_model == client_model or not upstream_model:
+        return None
+    pattern = re.compile(rb'("model"\s*:\s*)"' + re.escape(jsonutil.dumps(upstream_model)[1:-1]) + rb'"')
+    replacement = rb"\1" + jsonutil.dumps(client_model).replace(b"\\", b"\\\\")
+
+    def patch(data: bytes) -> bytes:
+        return pattern.sub(replacement, data)
+
+    return patch
+
+
+def patch_request_model(body: bytes, parsed_model: object, new_model: str) -> bytes | None:
+    """Rename the top-level ``model`` in a request body without re-serializing it.
+
+    Returns None when the rename cannot be done safely by bytes (the value
+    appears more than once), so the caller re-serializes instead.
+    """
+    if not isinstance(parsed_model, str):
+        return None
+    pattern = re.compile(rb'("model"\s*:\s*)"' + re.escape(jsonutil.dumps(parsed_model)[1:-1]) + rb'"')
+    matches = pattern.findall(body)
+    if len(matches) != 1:
+        return None
+    return pattern.sub(rb"\1" + jsonutil.dumps(new_model).replace(b"\\", b"\\\\"), body, count=1)
+
+
+def error_frame(dialect: str, error: ir.ErrorInfo) -> bytes:
+    """The terminal error frame for a pass-through stream of ``dialect``."""
+    body = get_dialect(dialect).error_body(error)
+    if dialect == ir.ANTHROPIC:
+        return sse.frame(jsonutil.dumps(body), "error")
+    if dialect == ir.OPENAI_RESPONSES:
+        inner = body.get("error", {}) if isinstance(body, dict) else {}
+        payload = {"type": "error", "code": inner.get("code"), "message": inner.get("message"), "param": None}
+        return sse.frame(jsonutil.dumps(payload), "error")
+    return sse.frame(jsonutil.dumps(body))

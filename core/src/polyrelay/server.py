@@ -1,0 +1,93 @@
+"""Start-up: plugins → config → app → hypercorn."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pluggy
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from polyrelay.app import App
+from polyrelay.config import Config, load_config
+from polyrelay.logs import install_redaction
+from polyrelay.plugins import collect_config_sections, make_plugin_manager
+
+log = logging.getLogger("polyrelay.server")
+
+
+def load(
+    config_path: str | Path | None = None,
+    config_text: str | None = None,
+    environ: dict[str, str] | None = None,
+    extra_plugins: list[tuple[str, object]] = (),
+) -> tuple[Config, pluggy.PluginManager]:
+    """The plugin manager and the config it structures (file, text or defaults)."""
+    environ = os.environ if environ is None else environ
+    pm = make_plugin_manager(environ, extra_plugins)
+    path = config_path or environ.get("POLYRELAY_CONFIG") or None
+    config = load_config(path, collect_config_sections(pm), text=config_text)
+    return config, pm
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_host(config: Config) -> str:
+    """The address to listen on: loopback unless keys are set or the user insists."""
+    if config.api_keys or config.allow_unauthenticated_remote or is_loopback(config.host):
+        return config.host or "0.0.0.0"
+    log.warning(
+        "no api-keys configured: listening on 127.0.0.1 instead of %r; set api-keys (or "
+        "allow-unauthenticated-remote: true) to serve other machines",
+        config.host,
+    )
+    return "127.0.0.1"
+
+
+async def run(
+    config: Config,
+    pm: pluggy.PluginManager,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    ready: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Serve until ``shutdown_trigger`` completes (or forever / until SIGINT)."""
+    app = App(config, pm)
+    install_redaction(app.gateway.pool.secrets() + list(config.api_keys))
+    host = bind_host(config)
+    if not config.api_keys:
+        log.warning("no api-keys configured: any local client can use this gateway")
+    hconfig = HypercornConfig()
+    hconfig.bind = [f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"]
+    hconfig.accesslog = None
+    hconfig.keep_alive_timeout = 75
+    hconfig.graceful_timeout = 2
+    log.info(
+        "polyrelay serving on %s with %d provider(s), %d credential(s)",
+        hconfig.bind[0], len(app.gateway.bindings), len(app.gateway.pool),
+    )
+    if ready is not None:
+        ready(hconfig.bind)
+    kwargs = {"shutdown_trigger": shutdown_trigger} if shutdown_trigger is not None else {}
+    await hypercorn_serve(app.starlette(), hconfig, **kwargs)
+
+
+def main_serve(config: Config, pm: pluggy.PluginManager) -> int:
+    """Blocking entry for ``polyrelay serve``."""
+    try:
+        asyncio.run(run(config, pm))
+    except KeyboardInterrupt:
+        pass
+    return 0

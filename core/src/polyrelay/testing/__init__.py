@@ -1,0 +1,14 @@
+"""Tools for testing polyrelay and its plugins against real loopback servers.
+
+* :mod:`polyrelay.testing.simulator` — the fake-upstream base class;
+* :mod:`polyrelay.testing.openai_chat` — an OpenAI-compatible upstream;
+* :func:`run_gateway` — the real gateway on an ephemeral loopback port;
+* :mod:`polyrelay.testing.conformance` — tests a provider plugin inherits;
+* pytest fixtures (``gateway``, ``chat_upstream``) registered as a pytest plugin.
+"""
+
+from polyrelay.testing.gateway import RunningGateway, run_gateway
+from polyrelay.testing.openai_chat import OpenAIChatSimulator
+from polyrelay.testing.simulator import Recorded, Reply, Simulator
+
+__all__ = ["OpenAIChatSimulator", "Recorded", "Reply", "RunningGateway", "Simulator", "run_gateway"]

@@ -1,0 +1,33 @@
+"""pytest fixtures for polyrelay and its plugins (loaded as a pytest plugin)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from polyrelay.testing.openai_chat import OpenAIChatSimulator
+
+
+@pytest.fixture
+async def chat_upstream() -> AsyncIterator[OpenAIChatSimulator]:
+    """A running OpenAI-compatible upstream that accepts keys ``sk-test-a`` and ``sk-test-b``."""
+    simulator = OpenAIChatSimulator(keys={"sk-test-a", "sk-test-b"})
+    async with simulator:
+        yield simulator
+
+
+def compat_config(simulator: OpenAIChatSimulator, keys: list[str], models: str = "", extra: str = "") -> str:
+    """Config YAML for one ``openai-compatibility`` entry in front of ``simulator``."""
+    key_lines = "\n".join(f"      - api-key: {k}" for k in keys)
+    models = models or "      - name: sim-model\n        alias: sim"
+    return (
+        "openai-compatibility:\n"
+        "  - name: sim\n"
+        f"    base-url: {simulator.api_base}\n"
+        "    api-key-entries:\n"
+        f"{key_lines}\n"
+        "    models:\n"
+        f"{models}\n"
+        f"{extra}\n"
+    )

@@ -1,0 +1,208 @@
+"""The objects plugins and core hand each other.
+
+Providers, credentials, upstream requests and verdicts are plain attrs
+classes: plugins build them, the core acts on them.  Secrets are kept out of
+``repr`` so a stray log line or traceback cannot leak them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from polyrelay import ir
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from polyrelay.dialects.base import StreamDecoder
+
+
+@attrs.define
+class ModelInfo:
+    """A model a provider serves: ``id`` is what clients ask for,
+    ``upstream`` what is sent to the backend (defaults to ``id``)."""
+
+    id: str
+    upstream: str | None = None
+    display_name: str | None = None
+
+    @property
+    def upstream_name(self) -> str:
+        """The model name sent upstream."""
+        return self.upstream or self.id
+
+
+def redact(secret: str | None) -> str:
+    """A recognisable but harmless form of a secret: ``sk-…f00d``."""
+    if not secret:
+        return ""
+    if len(secret) <= 8:
+        return "…"
+    return f"{secret[:3]}…{secret[-4:]}"
+
+
+@attrs.define(eq=False)
+class Credential:
+    """One account or key a provider can use.
+
+    ``data`` is the auth file's JSON (written back after a refresh, unknown
+    fields preserved); ``secret`` is the key or access token sent upstream.
+    """
+
+    id: str
+    provider: str
+    secret: str = attrs.field(repr=False)
+    kind: Literal["api-key", "oauth"] = "api-key"
+    label: str = ""
+    refresh_token: str | None = attrs.field(default=None, repr=False)
+    expires_at: float | None = None  # unix seconds
+    base_url: str | None = None
+    proxy_url: str | None = None
+    priority: int = 0
+    weight: int = 1
+    headers: dict[str, str] = attrs.field(factory=dict, repr=False)
+    models: list[str] | None = None  # restrict to these client model ids
+    excluded_models: list[str] = attrs.field(factory=list)
+    disabled: bool = False
+    path: Path | None = None
+    data: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.label:
+            self.label = redact(self.secret)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value this credential holds (for log redaction)."""
+        return [s for s in (self.secret, self.refresh_token) if s]
+
+
+@attrs.define
+class UpstreamRequest:
+    """What to send to the backend for one attempt."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = attrs.field(factory=dict, repr=False)
+    method: str = "POST"
+    stream: bool = False
+
+
+@attrs.define
+class Verdict:
+    """How the core should treat an upstream answer.
+
+    ``action``: ``"ok"``; ``"next"`` (cool down per ``scope``/``cooldown``
+    and try another credential); ``"refresh"`` (refresh this credential once
+    and retry it); ``"fail"`` (a request fault: return the error, cool
+    nothing).  ``cooldown`` None means the core's default for the status.
+    """
+
+    action: Literal["ok", "next", "refresh", "fail"]
+    error: ir.ErrorInfo | None = None
+    scope: Literal["model", "credential"] = "model"
+    cooldown: float | None = None
+
+
+@attrs.define
+class ClientRequest:
+    """A client's request as the core parsed it; handed to ``translate_request``."""
+
+    dialect: str  # the client's dialect
+    body: bytes  # raw body as received
+    json: dict[str, Any] = attrs.field(repr=False)
+    model: str  # what the client asked for
+    upstream_model: str = ""  # after routing
+    stream: bool = False
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    query: Mapping[str, str] = attrs.field(factory=dict)
+    # Gemini clients choose SSE or a streamed JSON array by ``alt=sse``.
+    sse: bool = True
+    _ir: ir.Request | None = attrs.field(default=None, init=False, repr=False)
+
+    def decoded(self) -> ir.Request:
+        """The request in the internal representation (decoded once)."""
+        if self._ir is None:
+            from polyrelay.dialects import get_dialect
+
+            request = get_dialect(self.dialect).decode_request(self.json)
+            request.model = self.model
+            request.stream = self.stream
+            self._ir = request
+        return self._ir
+
+
+@attrs.define
+class StreamState:
+    """Per-stream translation state, handed to every ``translate_chunk`` call."""
+
+    client: ClientRequest
+    provider: Provider
+    credential: Credential
+    decoder: StreamDecoder
+    #: True when upstream frames are forwarded to the client unchanged.
+    passthrough: bool
+    #: Free for a provider's own per-stream state.
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        """The upstream sent its own terminal event."""
+        return self.decoder.finished
+
+
+Refresher = Callable[["Credential", "aiohttp.ClientSession", "Provider"], Awaitable[None]]
+
+
+@attrs.define(eq=False)
+class Provider:
+    """A backend a plugin registers.
+
+    ``dialect`` is the wire format the upstream speaks.  ``urls`` holds every
+    upstream address the provider uses (``"api"`` at least; OAuth endpoints
+    too) so config can redirect each one.  ``refresh`` is the only place a
+    provider does I/O for credentials: an async callable that renews
+    ``credential.secret`` in place.
+    """
+
+    name: str
+    dialect: str
+    urls: dict[str, str]
+    models: list[ModelInfo] = attrs.field(factory=list)
+    credential_types: tuple[str, ...] = ()
+    #: The upstream always streams; non-stream clients are served by aggregation.
+    stream_only: bool = False
+    #: Same-dialect clients are forwarded byte-for-byte (model name patched).
+    passthrough: bool = True
+    refresh: Refresher | None = None
+    #: Refresh OAuth tokens this many seconds before they expire.
+    refresh_lead: float = 300.0
+    headers: dict[str, str] = attrs.field(factory=dict)
+    #: Set by the core: the plugin object that registered this provider.
+    plugin: object = attrs.field(default=None, repr=False)
+
+    def url(self, name: str = "api", credential: Credential | None = None) -> str:
+        """An upstream address; a credential's ``base_url`` overrides ``api``."""
+        if name == "api" and credential is not None and credential.base_url:
+            return credential.base_url.rstrip("/")
+        return self.urls[name].rstrip("/")
+
+
+StreamItem = Any  # ir.Event or polyrelay.passthrough.RawFrame
+
+__all__ = [
+    "ClientRequest",
+    "Credential",
+    "ModelInfo",
+    "Provider",
+    "Refresher",
+    "StreamItem",
+    "StreamState",
+    "UpstreamRequest",
+    "Verdict",
+    "redact",
+]
