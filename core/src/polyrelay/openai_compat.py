@@ -22,18 +22,12 @@ from __future__ import annotations
 import attrs
 
 from polyrelay import ir
+from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
 from polyrelay.config import Config
 from polyrelay.plugins import hookimpl
 from polyrelay.types import Credential, ModelInfo, Provider
 
 SECTION = "openai-compatibility"
-
-
-@attrs.define
-class KeyEntry:
-    api_key: str = attrs.field(repr=False)
-    proxy_url: str = ""
-    priority: int = 0
 
 
 @attrs.define
@@ -46,7 +40,7 @@ class ModelEntry:
 class Upstream:
     name: str
     base_url: str
-    api_key_entries: list[KeyEntry] = attrs.field(factory=list)
+    api_key_entries: list[ApiKeyEntry] = attrs.field(factory=list)
     models: list[ModelEntry] = attrs.field(factory=list)
     headers: dict[str, str] = attrs.field(factory=dict)
     disabled: bool = False
@@ -80,8 +74,4 @@ def config_credentials(config: Config, provider: Provider) -> list[Credential]:
     entry = next((e for e in config.sections.get(SECTION) or [] if e.name == provider.name), None)
     if entry is None:
         return []
-    return [
-        Credential(id=f"{provider.name}#{i}", provider=provider.name, secret=key.api_key,
-                   proxy_url=key.proxy_url or None, priority=key.priority)
-        for i, key in enumerate(entry.api_key_entries)
-    ]
+    return credentials_from_entries(provider.name, entry.api_key_entries)

@@ -172,6 +172,16 @@ def _opt_dict(obj: dict[str, Any], key: str, where: str) -> dict[str, Any] | Non
     return value
 
 
+def _text(value: Any) -> str | None:
+    """``value`` if it is a string: JSON may put a list where a name belongs, and lists cannot key a table."""
+    return value if isinstance(value, str) else None
+
+
+def _index_of(value: Any) -> int | None:
+    """A block index from a stream payload (``True`` is an int in Python, not an index)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _count(value: Any) -> int:
     """A token count from an upstream usage object; anything odd counts as 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
@@ -402,12 +412,13 @@ def _decode_tool_choice(choice: Any) -> ir.ToolChoice | None:
         return None
     if not isinstance(choice, dict):
         raise DialectError("tool_choice must be an object")
-    mode = TOOL_CHOICE_TO_IR.get(choice.get("type"))  # type: ignore[arg-type]
+    mode = TOOL_CHOICE_TO_IR.get(_text(choice.get("type")) or "")
     if mode is None:
         raise DialectError('tool_choice.type must be "auto", "any", "none" or "tool"')
     name = _req_str(choice, "name", "tool_choice") if mode == "tool" else None
     disable = _opt_bool(choice, "disable_parallel_tool_use", "tool_choice")
-    return ir.ToolChoice(mode=mode, name=name, parallel=None if disable is None else not disable)  # type: ignore[arg-type]
+    parallel = None if disable is None else not disable
+    return ir.ToolChoice(mode=mode, name=name, parallel=parallel)  # type: ignore[arg-type]
 
 
 def _decode_thinking(body: dict[str, Any], ext: dict[str, Any]) -> tuple[ir.ThinkingConfig | None,
@@ -418,7 +429,10 @@ def _decode_thinking(body: dict[str, Any], ext: dict[str, Any]) -> tuple[ir.Thin
     if thinking is not None:
         kind = thinking.get("type")
         if kind == "enabled":
-            config = ir.ThinkingConfig(budget=_opt_int(thinking, "budget_tokens", "thinking"))
+            budget = thinking.get("budget_tokens")
+            if isinstance(budget, bool) or not isinstance(budget, int):
+                raise DialectError("thinking.budget_tokens is required and must be an integer")
+            config = ir.ThinkingConfig(budget=budget)
         elif kind == "disabled":
             config = ir.ThinkingConfig(enabled=False)
         elif kind == "adaptive":
@@ -791,13 +805,13 @@ def _error_info(payload: Any, status: int | None, fallback: str) -> ir.ErrorInfo
         error = {"message": error}
     if not isinstance(error, dict):
         error = payload if isinstance(payload, dict) else {}
-    error_type = error.get("type")
+    error_type = _text(error.get("type")) or ""
     message = error.get("message")
     if not isinstance(message, str) or not message:
         message = fallback
     if status is None:  # in-stream errors have no HTTP status: the type says it
-        status = ERROR_STATUS_FROM_TYPE.get(error_type, 500)  # type: ignore[arg-type]
-    kind = ERROR_KIND_FROM_TYPE.get(error_type) or ir.error_kind_for_status(status)  # type: ignore[arg-type]
+        status = ERROR_STATUS_FROM_TYPE.get(error_type, 500)
+    kind = ERROR_KIND_FROM_TYPE.get(error_type) or ir.error_kind_for_status(status)
     code = error.get("code")
     return ir.ErrorInfo(status=status, message=message, kind=kind, code=code if isinstance(code, str) else None,
                         retry_after=_retry_hint(error, payload, message))
@@ -846,9 +860,7 @@ class AnthropicStreamDecoder:
             return  # not JSON: nothing an Anthropic stream means by it
         if not isinstance(payload, dict):
             return
-        kind = payload.get("type")
-        if not isinstance(kind, str):
-            kind = event.event
+        kind = _text(payload.get("type")) or event.event
         if kind == "error":
             self._close_blocks(out)
             out.append(ir.StreamError(_error_info(payload, None, "upstream stream error")))
@@ -862,8 +874,8 @@ class AnthropicStreamDecoder:
             self._ensure_started(out)
             self._block_delta(payload, out)
         elif kind == "content_block_stop":
-            index = self._index.get(payload.get("index"))  # type: ignore[arg-type]
-            if index is not None and index in self._open:
+            index = self._index.get(_index_of(payload.get("index")), -1)
+            if index in self._open:
                 self._stop(index, out)
         elif kind == "message_delta":
             self._ensure_started(out)
@@ -891,9 +903,7 @@ class AnthropicStreamDecoder:
             self._usage.update({k: v for k, v in usage.items() if v is not None})
         if not self._started:
             self._started = True
-            msg_id, model = message.get("id"), message.get("model")
-            out.append(ir.MessageStart(id=msg_id if isinstance(msg_id, str) else "",
-                                       model=model if isinstance(model, str) else "",
+            out.append(ir.MessageStart(id=_text(message.get("id")) or "", model=_text(message.get("model")) or "",
                                        usage=_decode_usage(self._usage) if isinstance(usage, dict) else None))
 
     def _open_block(self, upstream_index: int, kind: str, block: dict[str, Any], out: list[ir.Event]) -> int:
@@ -902,15 +912,13 @@ class AnthropicStreamDecoder:
         self._open[index] = kind
         if kind == "tool_call":
             self._tool_called = True
-            call_id, name = block.get("id"), block.get("name")
-            out.append(ir.BlockStart(index, "tool_call", id=call_id if isinstance(call_id, str) else "",
-                                     name=name if isinstance(name, str) else ""))
+            out.append(ir.BlockStart(index, "tool_call", id=_text(block.get("id")) or "",
+                                     name=_text(block.get("name")) or ""))
             tool_input = block.get("input")
             if isinstance(tool_input, dict) and tool_input:  # a whole input up front (some proxies do this)
                 self._delta(index, "arguments", dumps(tool_input).decode(), out)
         elif kind == "redacted_thinking":
-            data = block.get("data")
-            out.append(ir.BlockStart(index, "redacted_thinking", data=data if isinstance(data, str) else None))
+            out.append(ir.BlockStart(index, "redacted_thinking", data=_text(block.get("data"))))
         else:
             out.append(ir.BlockStart(index, kind))  # type: ignore[arg-type]
             field = "thinking" if kind == "thinking" else "text"
@@ -926,21 +934,21 @@ class AnthropicStreamDecoder:
                 self._with_arguments.add(index)
 
     def _block_start(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
-        upstream_index, block = payload.get("index"), payload.get("content_block")
-        if not isinstance(upstream_index, int) or upstream_index in self._index or upstream_index in self._skipped:
+        upstream_index, block = _index_of(payload.get("index")), payload.get("content_block")
+        if upstream_index is None or upstream_index in self._index or upstream_index in self._skipped:
             return
         block = block if isinstance(block, dict) else {}
-        kind = _STREAM_BLOCK_KINDS.get(block.get("type"))  # type: ignore[arg-type]
+        kind = _STREAM_BLOCK_KINDS.get(_text(block.get("type")) or "")
         if kind is None:
             self._skipped.add(upstream_index)  # server_tool_use, web_search_tool_result...: Anthropic-only
             return
         self._open_block(upstream_index, kind, block, out)
 
     def _block_delta(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
-        upstream_index, delta = payload.get("index"), payload.get("delta")
-        if not isinstance(upstream_index, int) or upstream_index in self._skipped or not isinstance(delta, dict):
+        upstream_index, delta = _index_of(payload.get("index")), payload.get("delta")
+        if upstream_index is None or upstream_index in self._skipped or not isinstance(delta, dict):
             return
-        spec = _STREAM_DELTAS.get(delta.get("type"))  # type: ignore[arg-type]
+        spec = _STREAM_DELTAS.get(_text(delta.get("type")) or "")
         if spec is None:
             return  # citations_delta and future delta kinds
         kind, field = spec
@@ -967,12 +975,9 @@ class AnthropicStreamDecoder:
             self._usage.update({k: v for k, v in usage.items() if v is not None})
         delta = payload.get("delta")
         delta = delta if isinstance(delta, dict) else {}
-        reason, sequence = delta.get("stop_reason"), delta.get("stop_sequence")
-        out.append(ir.MessageDelta(
-            stop_reason=STOP_REASON_TO_IR.get(reason, "end_turn") if isinstance(reason, str) else None,
-            usage=_decode_usage(self._usage),
-            stop_sequence=sequence if isinstance(sequence, str) else None,
-        ))
+        reason = _text(delta.get("stop_reason"))
+        out.append(ir.MessageDelta(stop_reason=STOP_REASON_TO_IR.get(reason, "end_turn") if reason else None,
+                                   usage=_decode_usage(self._usage), stop_sequence=_text(delta.get("stop_sequence"))))
         self._delta_sent = True
 
 
@@ -1142,14 +1147,13 @@ def _decode_response(body: Any) -> ir.Response:
     usage_rest = {k: v for k, v in usage.items() if k not in _USAGE_FIELDS}
     if usage_rest:  # service_tier, server_tool_use, cache_creation breakdown...
         ext["_usage"] = usage_rest
-    reason, sequence = body.get("stop_reason"), body.get("stop_sequence")
-    msg_id, model = body.get("id"), body.get("model")
+    reason = _text(body.get("stop_reason"))
     return ir.Response(
-        id=msg_id if isinstance(msg_id, str) else "",
-        model=model if isinstance(model, str) else "",
+        id=_text(body.get("id")) or "",
+        model=_text(body.get("model")) or "",
         parts=parts,
-        stop_reason=STOP_REASON_TO_IR.get(reason, "end_turn") if isinstance(reason, str) else None,
-        stop_sequence=sequence if isinstance(sequence, str) else None,
+        stop_reason=STOP_REASON_TO_IR.get(reason, "end_turn") if reason else None,
+        stop_sequence=_text(body.get("stop_sequence")),
         usage=_decode_usage(usage),
         extensions={NAME: ext} if ext else {},
     )

@@ -29,6 +29,8 @@ import uuid
 from functools import cache
 from typing import Any
 
+import attrs
+
 from polyrelay import ir
 from polyrelay.aggregate import collect
 from polyrelay.dialects.base import DialectError
@@ -104,7 +106,9 @@ TOOL_MODE_FROM_IR = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": 
 
 # Effort → thinkingLevel.  Gemini knows MINIMAL/LOW/MEDIUM/HIGH; anything above
 # HIGH is clamped.  "auto" and "none" are budgets (-1 / 0), not levels.
-LEVEL_FOR_EFFORT = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH", "max": "HIGH"}
+LEVEL_FOR_EFFORT = {
+    "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH", "max": "HIGH",
+}
 
 # The documented value that makes Gemini 3 accept a functionCall part whose
 # signature did not come from Gemini (§4.7).
@@ -587,7 +591,8 @@ def _decode_tool_config(value: Any, ext: dict[str, Any]) -> ir.ToolChoice | None
     else:
         choice = ir.ToolChoice(mode=TOOL_MODE_TO_IR.get(mode, "auto"))  # type: ignore[arg-type]
     exact = (mode in ("AUTO", "NONE") and not names) or (mode == "ANY" and len(names) <= 1)
-    if not exact or _leftovers(config, ("functionCallingConfig",)) or _leftovers(calling, ("mode", "allowedFunctionNames")):
+    exact = exact and not _leftovers(config, ("functionCallingConfig",))
+    if not exact or _leftovers(calling, ("mode", "allowedFunctionNames")):
         ext["toolConfig"] = config  # VALIDATED, several names, retrievalConfig...: replayed to Gemini as sent
     return choice
 
@@ -888,6 +893,13 @@ def _usage(meta: Any) -> ir.Usage | None:
     return usage if usage.input_tokens or usage.output_tokens else None
 
 
+def _merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:
+    """Stream usage is cumulative, but a final delta may repeat only the output side."""
+    if old is None:
+        return new
+    return ir.Usage(*(n or o for n, o in zip(attrs.astuple(new), attrs.astuple(old), strict=True)))
+
+
 def _encode_usage(usage: ir.Usage) -> dict[str, Any]:
     meta = {
         "promptTokenCount": usage.input_tokens,
@@ -936,7 +948,9 @@ class _ChunkReader:
         if not self.started:
             self.started = True
             self._id = str(_field(chunk, "responseId") or "")
-            start_usage = ir.Usage(input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens) if usage else None
+            start_usage = None
+            if usage is not None:  # the input side is known up front; output comes with the stop
+                start_usage = ir.Usage(input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens)
             out.append(ir.MessageStart(id=self._id, model=str(_field(chunk, "modelVersion") or ""), usage=start_usage))
         if self._keep_extras:
             _merge(self.extras, _leftovers(chunk, ("candidates", "usageMetadata", "modelVersion", "responseId")))
@@ -1086,10 +1100,11 @@ class _ArraySplitter:
                 self._depth -= 1
                 if self._depth == 0:
                     elements.append(bytes(buf[self._start : self._pos]))
+        # Forget what is consumed: everything before the element in progress.
         keep = self._start if self._depth > 0 else min(self._pos, len(buf))
         del buf[:keep]
         self._pos -= keep
-        self._start -= keep if self._depth > 0 else self._start
+        self._start = 0
         return elements
 
 
@@ -1182,7 +1197,7 @@ class GeminiStreamEncoder:
         elif isinstance(event, ir.MessageDelta):
             self._stop = event.stop_reason or self._stop
             if event.usage is not None:
-                self._usage = event.usage
+                self._usage = _merge_usage(self._usage, event.usage)
         elif isinstance(event, ir.MessageStop):
             return self._finish_message()
         elif isinstance(event, ir.StreamError):

@@ -97,7 +97,9 @@ _REQUEST_FIELDS = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
     "text", "max_output_tokens", "temperature", "top_p", "metadata", "stream",
 })
-_RESPONSE_FIELDS = frozenset({"id", "model", "output", "status", "incomplete_details", "usage", "object", "output_text"})
+_RESPONSE_FIELDS = frozenset({
+    "id", "model", "output", "status", "incomplete_details", "usage", "object", "output_text",
+})
 
 # A redacted Anthropic thinking block has no Responses form: it travels to a
 # Responses client as a reasoning item whose wrapped encrypted_content starts so.
@@ -924,6 +926,11 @@ _ARGUMENT_DELTAS = ("response.function_call_arguments.delta", "response.custom_t
 _ARGUMENT_DONES = ("response.function_call_arguments.done", "response.custom_tool_call_input.done")
 
 
+def _content_index(data: dict[str, Any]) -> int:
+    index = data.get("content_index")
+    return index if isinstance(index, int) else 0
+
+
 class _StreamDecoder:
     """Responses SSE bytes → IR events.
 
@@ -962,7 +969,11 @@ class _StreamDecoder:
             except ValueError:
                 continue  # "[DONE]" from relays, stray text: nothing to translate
             if isinstance(data, dict):
-                self._handle(data.get("type") or sse_event.event or "", data, out)
+                etype = data.get("type") if isinstance(data.get("type"), str) else sse_event.event
+                try:
+                    self._handle(etype or "", data, out)
+                except DialectError:
+                    continue  # a malformed item (call without call_id...) is skipped, not fatal
         return out
 
     # -- helpers
@@ -1022,7 +1033,7 @@ class _StreamDecoder:
             elif item.get("type") == "reasoning":
                 self._block(out, (key, None), ir.BlockStart(0, "thinking"))
         elif etype in _TEXT_DELTAS:
-            index = self._block(out, (key, data.get("content_index", 0)), ir.BlockStart(0, "text"))
+            index = self._block(out, (key, _content_index(data)), ir.BlockStart(0, "text"))
             self._delta(out, index, "text", data.get("delta"))
         elif etype in _THINKING_DELTAS:
             self._delta(out, self._block(out, (key, None), ir.BlockStart(0, "thinking")), "thinking", data.get("delta"))
@@ -1038,10 +1049,11 @@ class _StreamDecoder:
             if index is not None and index not in self._filled:
                 self._delta(out, index, "arguments", data.get("arguments", data.get("input")))
         elif etype == "response.content_part.done":
-            self._part_done(out, key, data.get("content_index", 0), _dict(data.get("part")))
+            self._part_done(out, key, _content_index(data), _dict(data.get("part")))
         elif etype == "response.output_item.done":
             self._item_done(out, key, _dict(data.get("item")))
         elif etype in ("response.completed", "response.incomplete"):
+            response.setdefault("status", etype.removeprefix("response."))
             self._finish(out, response)
         elif etype in ("response.failed", "error"):
             self._stop(out, everything=True)
@@ -1089,7 +1101,7 @@ class _StreamDecoder:
                 if isinstance(event, (ir.BlockStart, ir.BlockDelta, ir.BlockStop)):
                     out.append(event)
             self._saw_call = any(isinstance(p, ir.ToolCall) for p in parts)
-        stop = _stop_from_wire(response.get("status", "completed"), response, self._saw_call)
+        stop = _stop_from_wire(response["status"], response, self._saw_call)
         out.append(ir.MessageDelta(stop_reason=stop, usage=_usage_from_wire(response.get("usage"))))
         out.append(ir.MessageStop())
         self.finished = True
@@ -1178,36 +1190,38 @@ class _StreamEncoder:
         part = self._parts[event.index] = self._collector.response.parts[-1]
         index = self._count
         self._count += 1
+        item: dict[str, Any]
         if isinstance(part, ir.Text):
-            item: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
+            item = {"type": "message", "role": "assistant", "content": []}
         elif isinstance(part, ir.ToolCall):
             self._has_call = True
-            item = _call_item(part)
-            item.pop("arguments" if part.kind != "custom" else "input")
-            item["arguments" if part.kind != "custom" else "input"] = ""
+            part.id = part.id or _new_id("call")  # a Responses client pairs results by call_id
+            item = {"type": "function_call", "call_id": part.id, "name": part.name, "arguments": ""}
+            if part.kind == "custom":
+                item = {"type": "custom_tool_call", "call_id": part.id, "name": part.name, "input": ""}
         else:
             item = {"type": "reasoning", "summary": []}
         item = {"id": self._ids.make(item["type"], index), **item, "status": "in_progress"}
-        self._items[event.index] = {"item": item, "output_index": index, "summary_open": False}
+        state = self._items[event.index] = {"item": item, "output_index": index, "summary_open": False}
         self._emit(chunks, "response.output_item.added", {"output_index": index, "item": item})
         if isinstance(part, ir.Text):
             self._emit(chunks, "response.content_part.added", {
-                **self._where(event.index), "content_index": 0,
+                **self._where(state), "content_index": 0,
                 "part": {"type": "output_text", "text": "", "annotations": []},
             })
 
-    def _where(self, index: int) -> dict[str, Any]:
-        state = self._items[index]
+    @staticmethod
+    def _where(state: dict[str, Any]) -> dict[str, Any]:
         return {"item_id": state["item"]["id"], "output_index": state["output_index"]}
 
     def _block_delta(self, chunks: list[bytes], event: ir.BlockDelta) -> None:
         part = self._parts[event.index]
-        where = self._where(event.index)
+        state = self._items[event.index]
+        where = self._where(state)
         if event.kind == "text" and isinstance(part, ir.Text):
             self._emit(chunks, "response.output_text.delta",
                        {**where, "content_index": 0, "delta": event.text, "logprobs": []})
         elif event.kind == "thinking" and isinstance(part, ir.Thinking):
-            state = self._items[event.index]
             if not state["summary_open"]:
                 state["summary_open"] = True
                 self._emit(chunks, "response.reasoning_summary_part.added",
@@ -1226,7 +1240,7 @@ class _StreamEncoder:
             return
         self._closed.add(index)
         part = self._parts.pop(index)
-        where = self._where_of(state)
+        where = self._where(state)
         item = state["item"]
         if isinstance(part, ir.Text):
             text_part = {"type": "output_text", "text": part.text, "annotations": []}
@@ -1250,19 +1264,16 @@ class _StreamEncoder:
                 self._emit(chunks, "response.custom_tool_call_input.done", {**where, "input": part.arguments})
                 item["input"] = part.arguments
             else:
+                arguments = part.arguments or "{}"  # the done event is what clients parse
                 self._emit(chunks, "response.function_call_arguments.done",
-                           {**where, "name": part.name, "arguments": part.arguments})
-                item["arguments"] = part.arguments
+                           {**where, "name": part.name, "arguments": arguments})
+                item["arguments"] = arguments
         if item["type"] == "reasoning":
             del item["status"]
         else:
             item["status"] = "completed"
         self._output.append(item)
         self._emit(chunks, "response.output_item.done", {"output_index": state["output_index"], "item": item})
-
-    @staticmethod
-    def _where_of(state: dict[str, Any]) -> dict[str, Any]:
-        return {"item_id": state["item"]["id"], "output_index": state["output_index"]}
 
     def _end(self, chunks: list[bytes]) -> None:
         for index in sorted(self._items):

@@ -1,0 +1,95 @@
+"""Tests every provider plugin inherits.
+
+Subclass :class:`ProviderConformance` in the plugin's test suite, set
+``provider_name`` and ``model``, and implement the ``simulator`` fixture
+(a started simulator of the upstream) and :meth:`config_text` (the config
+that points the provider at it with two keys).  Every test then runs
+against the real gateway over loopback HTTP, in each of the four client
+dialects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from polyrelay import ir
+from polyrelay.plugins import collect_providers
+from polyrelay.server import load
+from polyrelay.testing.clients import ask
+from polyrelay.testing.gateway import run_gateway
+from polyrelay.testing.simulator import Reply, Simulator
+
+ALL_DIALECTS = list(ir.DIALECTS)
+
+
+class ProviderConformance:
+    """The contract a provider must meet; subclass it (its name must start with ``Test``)."""
+
+    provider_name: str = ""
+    model: str = ""
+    #: Text the simulator's default answer contains.
+    expected_text: str = ""
+
+    @pytest.fixture
+    async def simulator(self) -> AsyncIterator[Simulator]:
+        """A started simulator of the provider's upstream."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def config_text(self, simulator: Simulator) -> str:
+        """Config YAML pointing the provider at ``simulator`` with two credentials."""
+        raise NotImplementedError
+
+    def rate_limit_reply(self) -> Reply:
+        """The upstream's own 429 answer (with its retry hint)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    async def http(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """A plain HTTP client."""
+        async with aiohttp.ClientSession() as session:
+            yield session
+
+    async def test_registered_through_entry_point(self, simulator: Simulator) -> None:
+        """Installing the distribution is enough for the gateway to find the provider."""
+        config, pm = load(config_text=self.config_text(simulator), environ={})
+        names = [p.name for p in collect_providers(pm, config)]
+        assert self.provider_name in names
+
+    async def test_model_is_listed(self, simulator: Simulator, http: aiohttp.ClientSession) -> None:
+        """``GET /v1/models`` shows the provider's model."""
+        async with run_gateway(self.config_text(simulator)) as gateway, http.get(f"{gateway.url}/v1/models") as r:
+            ids = [m["id"] for m in (await r.json())["data"]]
+        assert self.model in ids
+
+    @pytest.mark.parametrize("dialect", ALL_DIALECTS)
+    @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+    async def test_answers_every_dialect(
+        self, simulator: Simulator, http: aiohttp.ClientSession, dialect: str, stream: bool
+    ) -> None:
+        """A client of any dialect gets the upstream's text and its own terminal event."""
+        async with run_gateway(self.config_text(simulator)) as gateway:
+            answer = await ask(http, gateway.url, dialect, self.model, "Say hello.", stream=stream)
+        assert answer.status == 200, answer.body
+        assert self.expected_text in answer.text
+        assert answer.terminal and not answer.stream_error
+
+    async def test_rotates_on_rate_limit(self, simulator: Simulator, http: aiohttp.ClientSession) -> None:
+        """An upstream 429 moves the request to the other credential; the client never sees it."""
+        async with run_gateway(self.config_text(simulator) + "\nrequest-retry: 0\n") as gateway:
+            simulator.push(self.rate_limit_reply())
+            answer = await ask(http, gateway.url, ir.OPENAI_CHAT, self.model, stream=False)
+        assert answer.status == 200, answer.body
+        assert len(simulator.requests) == 2
+        keys = {_auth_of(r.headers) for r in simulator.requests}
+        assert len(keys) == 2, "the retry must use the other credential"
+
+
+def _auth_of(headers: dict[str, str]) -> str:
+    for name in ("authorization", "x-api-key", "x-goog-api-key"):
+        if name in headers:
+            return headers[name]
+    return ""
