@@ -83,6 +83,33 @@ def client_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.headers.get("x-goog-api-key") or request.query_params.get("key")
 
 
+#: The one field each dialect cannot do without, and the types it may have.
+_CONTENT_FIELD = {
+    ir.ANTHROPIC: ("messages", (list,)),
+    ir.OPENAI_CHAT: ("messages", (list,)),
+    ir.OPENAI_RESPONSES: ("input", (list, str)),
+    ir.GEMINI: ("contents", (list,)),
+}
+
+
+def shape_problem(dialect: str, data: dict[str, Any]) -> str | None:
+    """A cheap check of the body's main field, so pass-through rejects what a codec would.
+
+    Pass-through requests are not decoded, and an upstream's own 400 would
+    cost a credential attempt; this catches the common malformed case.
+    """
+    field, types = _CONTENT_FIELD[dialect]
+    value = data.get(field)
+    if value is None:
+        if dialect == ir.OPENAI_RESPONSES or (dialect == ir.GEMINI and "generateContentRequest" in data):
+            return None
+        return f"the {field!r} field is required"
+    if not isinstance(value, types):
+        kinds = " or ".join("an array" if t is list else "a string" for t in types)
+        return f"the {field!r} field must be {kinds}"
+    return None
+
+
 class App:
     """Builds the Starlette application around a :class:`Gateway`."""
 
@@ -172,6 +199,9 @@ class App:
         stream = data.get("stream", False)
         if not isinstance(stream, bool):
             return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
+        problem = shape_problem(dialect, data)
+        if problem:
+            return error_response(dialect, ir.ErrorInfo(400, problem))
         return ClientRequest(
             dialect=dialect,
             body=body,

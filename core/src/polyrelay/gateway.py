@@ -24,6 +24,7 @@ from polyrelay.config import Config
 from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
 from polyrelay.defaults import is_passthrough
 from polyrelay.dialects import DialectError, get_dialect
+from polyrelay.logs import redaction_filter
 from polyrelay.passthrough import PassthroughDecoder, model_patch
 from polyrelay.plugins import Binding, bind, call_each, collect_providers
 from polyrelay.routing import ModelNotFound, Router
@@ -43,6 +44,8 @@ def error_response(dialect: str, error: ir.ErrorInfo) -> Response:
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
+    # Upstream messages sometimes quote the key they rejected.
+    error = attrs.evolve(error, message=redaction_filter().scrub(error.message))
     body = jsonutil.dumps(get_dialect(dialect).error_body(error))
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
@@ -231,6 +234,7 @@ class Gateway:
             except Exception as exc:  # a failed refresh cools the credential, it must not crash the request
                 log.warning("refresh of %s failed: %s", credential.label, exc.__class__.__name__)
                 return False
+            redaction_filter().add(credential.secrets)
             if credential.path is not None:
                 write_json_atomic(credential.path, credential.data)
             log.info("refreshed credential %s", credential.label)

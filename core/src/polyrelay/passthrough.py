@@ -19,6 +19,8 @@ class RawFrame:
     """One upstream frame, already in the client's dialect."""
 
     data: bytes
+    #: The upstream's last frame (normal end or error).
+    terminal: bool = False
     #: Set when the frame is the upstream's in-stream error.
     error: ir.ErrorInfo | None = None
 
@@ -72,7 +74,7 @@ class PassthroughDecoder:
         if not raw.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
             raw = raw.rstrip(b"\r\n") + b"\n\n"
         error = get_dialect(self.dialect).decode_error(502, event.data.encode()) if is_error else None
-        return RawFrame(raw, error)
+        return RawFrame(raw, terminal, error)
 
 
 def model_patch(upstream_model: str, client_model: str):  # type: ignore[no-untyped-def]

@@ -62,9 +62,10 @@ async def run(
     pm: pluggy.PluginManager,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     ready: Callable[[list[str]], None] | None = None,
+    app: App | None = None,
 ) -> None:
     """Serve until ``shutdown_trigger`` completes (or forever / until SIGINT)."""
-    app = App(config, pm)
+    app = app or App(config, pm)
     install_redaction(app.gateway.pool.secrets() + list(config.api_keys))
     host = bind_host(config)
     if not config.api_keys:

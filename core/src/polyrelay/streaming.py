@@ -110,8 +110,7 @@ class FrameWriter:
                 break
             if isinstance(item, RawFrame):
                 out.append(item.data)
-                if item.error is not None:
-                    self.terminated = True
+                self.terminated = item.terminal
             elif self.encoder is not None:
                 out.append(self.encoder.encode(item))
                 self.terminated = isinstance(item, (ir.MessageStop, ir.StreamError))

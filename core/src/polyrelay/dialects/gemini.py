@@ -327,19 +327,23 @@ def _merge_branch(node: dict[str, Any], branch: dict[str, Any]) -> None:
             node.setdefault(key, value)
 
 
+def _branches(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _clean_node(raw: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
     node, depth = _resolve(raw, defs, depth)
     node = dict(node)
     if "const" in node:
         node.setdefault("enum", [node["const"]])
-    for branch in node.pop("allOf", None) or []:
+    for branch in _branches(node.pop("allOf", None)):
         _merge_branch(node, _resolve(branch, defs, depth)[0])
     for key in ("then", "else"):  # conditional branches: keep their properties, lose the condition
         branch = node.get(key)
         if isinstance(branch, dict) and isinstance(branch.get("properties"), dict):
             node["properties"] = {**branch["properties"], **(node.get("properties") or {})}
     for key in ("anyOf", "oneOf"):
-        branches = [_resolve(b, defs, depth)[0] for b in node.pop(key, None) or []]
+        branches = [_resolve(b, defs, depth)[0] for b in _branches(node.pop(key, None))]
         branches = [b for b in branches if _type_name(b) != "null" or "properties" in b]
         if branches:
             best = max(branches, key=lambda b: _BRANCH_RANK.get(_type_name(b), 0))

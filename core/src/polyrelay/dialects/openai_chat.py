@@ -348,6 +348,8 @@ def _decode_messages(raw: list[Any], request: ir.Request) -> None:
         role = message.get("role")
         if role not in _MESSAGE_FIELDS:
             raise DialectError(f"{where}.role must be one of system, developer, user, assistant, tool")
+        if role != "assistant" and message.get("content") is None:
+            raise DialectError(f"{where}.content is required for role {role}")
         parts, aside = _decode_content(message.get("content"), where)
         if role == "tool":
             call_id = message.get("tool_call_id")
@@ -379,7 +381,9 @@ def _decode_messages(raw: list[Any], request: ir.Request) -> None:
             if reasoning:
                 # No signature exists on this wire, so the origin is unknown (None).
                 out.append(ir.Thinking(text=reasoning))
-            out.extend(parts)
+            # "" next to tool calls (or alone) is no text at all; an empty text part would
+            # be rejected by Anthropic upstreams.
+            out.extend(p for p in parts if not (isinstance(p, ir.Text) and not p.text and not p.extras))
             for j, raw_call in enumerate(_opt(message, "tool_calls", "list", f"{where}.") or []):
                 call = _decode_tool_call(raw_call, f"{where}.tool_calls[{j}]")
                 calls[call.id] = call
@@ -504,6 +508,8 @@ def _decode_request(body: Any) -> ir.Request:
     extensions.update({k: body[k] for k in _QWEN_THINKING if body.get(k) is not None})
     request = ir.Request(model=model)
     _decode_messages(messages, request)
+    if not request.messages and not request.system:
+        raise DialectError("messages has no content")
     request.tools = _decode_tools(body.get("tools"))
     request.tool_choice = _decode_tool_choice(body, extensions)
     max_completion = _opt(body, "max_completion_tokens", "int")
@@ -918,7 +924,9 @@ def retry_after_from_message(message: str) -> float | None:
 
 def _error_info(status: int, message: str | None, code: str | None, type_: str | None) -> ir.ErrorInfo:
     kind = ir.error_kind_for_status(status)
-    if code in _QUOTA_CODES or type_ in _QUOTA_CODES:
+    # Qwen's exhausted quota (403 or 429) is a rate limit; CPA's own 403 body also says
+    # insufficient_quota but with type permission_error, and stays a permission fault.
+    if type_ in _QUOTA_CODES or (code in _QUOTA_CODES and type_ is None):
         kind = "rate_limit"
     text = message or f"upstream returned HTTP {status}"
     return ir.ErrorInfo(status=status, message=text, kind=kind, code=code,
@@ -972,12 +980,12 @@ class ChatStreamDecoder:
         events: list[ir.Event] = []
         if not self.finished:
             for sse in self._parser.close():
-                self._handle(sse.data, events)
+                self._handle(sse.data, events, at_eof=True)
         if not self.finished and self._stop is not None:
             self._finish(events)
         return events
 
-    def _handle(self, data: str, events: list[ir.Event]) -> None:
+    def _handle(self, data: str, events: list[ir.Event], at_eof: bool = False) -> None:
         payload = data.strip()
         if not payload or self.finished:
             return
@@ -987,6 +995,8 @@ class ChatStreamDecoder:
         try:
             chunk = loads(payload)
         except ValueError:
+            if at_eof:
+                return  # the body broke off mid-frame: a cut, which the core reports itself
             # A chunk we cannot read may have held content: fail loudly rather than lose it.
             events.append(ir.StreamError(ir.ErrorInfo(status=502, message="upstream sent a malformed stream chunk")))
             self.finished = True

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import attrs
 
+from polyrelay.app import App
 from polyrelay.config import Config
+from polyrelay.gateway import Gateway
 from polyrelay.server import load, run
 
 
@@ -20,6 +22,8 @@ class RunningGateway:
 
     url: str
     config: Config
+    #: The live gateway: its pool, router and bindings, for assertions.
+    gateway: Gateway
 
 
 def free_port() -> int:
@@ -44,8 +48,9 @@ async def run_gateway(
         config_text += "\nauth-dir: /nonexistent/polyrelay-test-auth\n"
     config, pm = load(config_text=config_text, environ=environ or {}, extra_plugins=list(extra_plugins))
     config.host, config.port = "127.0.0.1", free_port()
+    app = App(config, pm)
     stop = asyncio.Event()
-    task = asyncio.create_task(run(config, pm, shutdown_trigger=stop.wait))
+    task = asyncio.create_task(run(config, pm, shutdown_trigger=stop.wait, app=app))
     url = f"http://127.0.0.1:{config.port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -59,7 +64,7 @@ async def run_gateway(
                 await asyncio.sleep(0.02)
             else:
                 raise RuntimeError("gateway did not start")
-        yield RunningGateway(url=url, config=config)
+        yield RunningGateway(url=url, config=config, gateway=app.gateway)
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):

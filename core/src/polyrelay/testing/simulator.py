@@ -54,9 +54,10 @@ class Reply:
     hold: float = 0.0
 
     @classmethod
-    def json(cls, body: Any, status: int = 200, **headers: str) -> Reply:
-        """A complete JSON answer."""
-        return cls(status=status, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    def json(cls, body: Any, status: int = 200, delay: float = 0.0, **headers: str) -> Reply:
+        """A complete JSON answer; keyword headers use ``_`` for ``-`` (``retry_after``)."""
+        return cls(status=status, body=body, delay=delay,
+                   headers={k.replace("_", "-"): v for k, v in headers.items()})
 
     @classmethod
     def sse(cls, frames: list[bytes], interval: float = 0.0, **kwargs: Any) -> Reply:
