@@ -160,15 +160,16 @@ class Gateway:
             await asyncio.sleep(wait)
 
         wait = self.pool.soonest_recovery(routes)
-        if wait is not None and not self.pool.candidates(routes):
-            message = f"all credentials for model {client.model!r} are cooling down; retry in {math.ceil(wait)}s"
-            if last_error is not None:
-                message += f" (last upstream error: {last_error.message[:300]})"
-            return error_response(
-                client.dialect,
-                ir.ErrorInfo(429, message, kind="rate_limit", code="model_cooldown", retry_after=wait),
-            )
-        return error_response(client.dialect, last_error or _internal())
+        if last_error is not None:
+            # This request reached the upstream: its own answer is the truthful one.
+            if last_error.status == 429 and wait is not None:
+                last_error = attrs.evolve(last_error, retry_after=wait)
+            return error_response(client.dialect, last_error)
+        message = f"all credentials for model {client.model!r} are cooling down; retry in {math.ceil(wait or 1)}s"
+        return error_response(
+            client.dialect,
+            ir.ErrorInfo(429, message, kind="rate_limit", code="model_cooldown", retry_after=wait or 1.0),
+        )
 
     def _select(
         self, candidates: list[Credential], by_provider: dict[str, tuple[Binding, str]], client: ClientRequest

@@ -774,7 +774,7 @@ def _merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
 
 
 def _stop_reason_out(reason: str | None, tool_called: bool) -> str:
-    if False:  # a tool call means the client must act, whatever the upstream said
+    if tool_called:  # a tool call means the client must act, whatever the upstream said
         return "tool_use"
     return STOP_REASON_FROM_IR.get(reason or "end_turn", "end_turn")
 

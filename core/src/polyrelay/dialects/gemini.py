@@ -23,6 +23,7 @@ The field-by-field table is ``docs/_translation/gemini.md``.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import re
 import uuid
@@ -215,8 +216,12 @@ def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
             target.setdefault(key, value)
 
 
-def _text_of(data: bytes | str) -> str:
-    return data.decode() if isinstance(data, bytes) else data
+def _json(value: Any) -> str:
+    """Compact JSON text; the stdlib takes over for what orjson refuses (integers past 64 bits)."""
+    try:
+        return dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 # -- signatures ------------------------------------------------------------------
@@ -368,9 +373,9 @@ def _clean_node(raw: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
         elif key == "enum" and isinstance(value, list):
             values = [v for v in value if v is not None]
             if values and not all(isinstance(v, bool) for v in values):
-                out["enum"] = [v if isinstance(v, str) else _text_of(dumps(v)) for v in values]
+                out["enum"] = [v if isinstance(v, str) else _json(v) for v in values]
         elif key in _SCHEMA_HINTS:
-            hints.append(f"{key}: {_text_of(dumps(value))}")
+            hints.append(f"{key}: {_json(value)}")
         elif key == "additionalProperties" and value is False:
             hints.append("no additional properties")
         elif key in _SCHEMA_DROP or key.startswith("x-") or key in ("const", "$ref", "anyOf", "oneOf"):
@@ -487,7 +492,7 @@ def _decode_call(data: dict[str, Any], where: str, slot: str, pending: list[tupl
         raise DialectError(f"{where}.functionCall.args must be an object")
     call_id = _str(data.get("id"), f"{where}.functionCall.id") or f"call_{slot}"
     pending.append((call_id, name))
-    call = ir.ToolCall(id=call_id, name=name, arguments=_text_of(dumps(args or {})))
+    call = ir.ToolCall(id=call_id, name=name, arguments=_json(args or {}))
     inner = _leftovers(data, ("name", "args", "id"))
     if inner:
         call.extras["gemini_inner"] = inner
@@ -518,10 +523,10 @@ def _result_text(response: Any) -> tuple[str, bool]:
     if isinstance(response, dict) and len(response) == 1:
         key, value = next(iter(response.items()))
         if key == "error":
-            return (value if isinstance(value, str) else _text_of(dumps(value))), True
+            return (value if isinstance(value, str) else _json(value)), True
         if key in ("output", "result") and isinstance(value, str):
             return value, False
-    return _text_of(dumps(response if response is not None else {})), False
+    return _json(response if response is not None else {}), False
 
 
 def _decode_media(part: dict[str, Any], where: str) -> ir.Image | ir.File:
@@ -1028,7 +1033,7 @@ class _ChunkReader:
             index = self._next
             self._next += 1
             out.append(ir.BlockStart(index, "tool_call", id=call_id, name=str(call.get("name") or "")))
-            out.append(ir.BlockDelta(index, "arguments", _text_of(dumps(args))))
+            out.append(ir.BlockDelta(index, "arguments", _json(args)))
             if signature:
                 out.append(ir.BlockDelta(index, "signature", signature, origin=ir.GEMINI))
             out.append(ir.BlockStop(index))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from polyrelay import ir
@@ -132,23 +133,25 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# Type checks for _opt, with the words a 400 message uses for them.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "int": (_is_int, "an integer"),
+    "num": (lambda v: _is_int(v) or isinstance(v, float), "a number"),
+    "bool": (lambda v: isinstance(v, bool), "a boolean"),
+    "dict": (lambda v: isinstance(v, dict), "an object"),
+    "list": (lambda v: isinstance(v, list), "an array"),
+}
+
+
 def _opt(body: dict[str, Any], key: str, kind: str, where: str = "") -> Any:
     """A field that may be absent or null; anything else of the wrong type is a 400."""
     value = body.get(key)
     if value is None:
         return None
-    ok = {
-        "str": isinstance(value, str),
-        "int": _is_int(value),
-        "num": _is_int(value) or isinstance(value, float),
-        "bool": isinstance(value, bool),
-        "dict": isinstance(value, dict),
-        "list": isinstance(value, list),
-    }[kind]
-    if not ok:
-        names = {"str": "a string", "int": "an integer", "num": "a number", "bool": "a boolean",
-                 "dict": "an object", "list": "an array"}
-        raise DialectError(f"{where}{key} must be {names[kind]}")
+    check, words = _CHECKS[kind]
+    if not check(value):
+        raise DialectError(f"{where}{key} must be {words}")
     return value
 
 
