@@ -9,7 +9,6 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
-
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.fixtures import compat_config
 from polyrelay.testing.openai_chat import chunk_frames, error_body

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from polyrelay import ir
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.clients import ask

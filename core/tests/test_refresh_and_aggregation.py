@@ -18,7 +18,6 @@ from typing import Any
 import aiohttp
 import openai
 from aiohttp import web
-
 from polyrelay import Credential, ModelInfo, Provider, hookimpl, ir
 from polyrelay.testing import Recorded, Reply, run_gateway
 from polyrelay.testing.clients import ask
@@ -129,13 +128,13 @@ async def test_non_stream_clients_of_a_stream_only_backend_get_an_aggregated_ans
     write_auth_file(tmp_path)
     async with OAuthChatSimulator() as simulator:
         simulator.keys = None
-        async with run_gateway(f"auth-dir: {tmp_path}\n",
-                               extra_plugins=[("oauthsim", oauth_plugin(simulator, stream_only=True))]) as gw:
-            async with aiohttp.ClientSession() as http:
-                for dialect in ir.DIALECTS:
-                    answer = await ask(http, gw.url, dialect, "oauth-model", stream=False)
-                    assert answer.status == 200, answer.body
-                    assert answer.text == "Hello from the simulator."
+        plugin = oauth_plugin(simulator, stream_only=True)
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("oauthsim", plugin)]) as gw, \
+                aiohttp.ClientSession() as http:
+            for dialect in ir.DIALECTS:
+                answer = await ask(http, gw.url, dialect, "oauth-model", stream=False)
+                assert answer.status == 200, answer.body
+                assert answer.text == "Hello from the simulator."
     assert all(r.json()["stream"] is True for r in simulator.requests), "the upstream is always asked to stream"
 
 
@@ -147,9 +146,10 @@ async def test_upstream_error_messages_do_not_leak_keys_to_clients(tmp_path):
         path = tmp_path / "a.json"
         path.write_text(json.dumps({"type": "oauthsim", "access_token": "stale-access-0-abcdef",
                                     "refresh_token": "r-0-abcdef"}))
-        async with run_gateway(f"auth-dir: {tmp_path}\nrequest-retry: 0\n",
-                               extra_plugins=[("oauthsim", oauth_plugin(simulator))]) as gw:
-            async with aiohttp.ClientSession() as http:
-                answer = await ask(http, gw.url, ir.OPENAI_CHAT, "oauth-model")
+        plugin = oauth_plugin(simulator)
+        config = f"auth-dir: {tmp_path}\nrequest-retry: 0\n"
+        async with run_gateway(config, extra_plugins=[("oauthsim", plugin)]) as gw, \
+                aiohttp.ClientSession() as http:
+            answer = await ask(http, gw.url, ir.OPENAI_CHAT, "oauth-model")
     assert answer.status in (403, 429)
     assert "stale-access-0-abcdef" not in json.dumps(answer.body)

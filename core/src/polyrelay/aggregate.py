@@ -87,7 +87,9 @@ def _apply_delta(part: ir.Part, event: ir.BlockDelta) -> None:
                 part.origin = event.origin or part.origin
             else:
                 part.signature_origin = event.origin or part.signature_origin
-    elif (isinstance(part, ir.Text) and event.kind == "text") or (isinstance(part, ir.Thinking) and event.kind == "thinking"):
+    elif isinstance(part, ir.Text) and event.kind == "text":
+        part.text += event.text
+    elif isinstance(part, ir.Thinking) and event.kind == "thinking":
         part.text += event.text
     elif isinstance(part, ir.ToolCall) and event.kind == "arguments":
         part.arguments += event.text
