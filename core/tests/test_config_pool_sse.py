@@ -60,7 +60,8 @@ def test_a_cliproxyapi_config_loads_with_one_warning_naming_unused_keys(caplog):
     assert config.sections["openai-compatibility"][0].models[0].alias == "kimi-k2"
     warnings = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
     assert len(warnings) == 1
-    for key in ("routing.session-affinity", "remote-management", "quota-exceeded", "payload"):
+    for key in ("routing.session-affinity", "remote-management", "quota-exceeded", "payload",
+                "streaming.bootstrap-retries"):
         assert key in warnings[0]
     assert "sk-or-v1-xxxx" not in caplog.text
 

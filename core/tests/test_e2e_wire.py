@@ -11,11 +11,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from polyrelay import ir
-from polyrelay.testing import Reply, run_gateway
+from polyrelay.testing import Reply, Simulator, run_gateway
 from polyrelay.testing.clients import ask
 from polyrelay.testing.fixtures import compat_config
-from polyrelay.testing.openai_chat import chunk_frames, completion
+from polyrelay.testing.openai_chat import OpenAIChatSimulator, chunk_frames, completion
 
 
 @pytest.fixture
@@ -203,3 +204,41 @@ async def test_auth_dir_files_of_unknown_types_do_not_stop_start_up(chat_upstrea
     async with run_gateway(config) as gw:
         answer = await ask(http, gw.url, ir.OPENAI_CHAT, "sim")
         assert answer.status == 200
+
+
+class RecordingProxy(Simulator):
+    """An HTTP proxy that answers as the upstream itself, recording the absolute URIs it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+
+    def routes(self):
+        return [web.post("/{tail:.*}", self.proxied)]
+
+    async def proxied(self, request: web.Request) -> web.StreamResponse:
+        self.targets.append(str(request.url))
+        return await self.play(request, Reply.json(completion("sim-model", "via proxy")))
+
+
+async def test_global_and_per_credential_proxy_url(chat_upstream, http):
+    async with RecordingProxy() as proxy, RecordingProxy() as other:
+        entries = "      - api-key: sk-test-a\n" f"        proxy-url: {other.base_url}\n"
+        config = (compat_config(chat_upstream, ["sk-test-b"], extra=f"proxy-url: {proxy.base_url}\n")
+                  .replace("      - api-key: sk-test-b\n", "      - api-key: sk-test-b\n" + entries))
+        async with run_gateway(config) as gw:
+            for _ in range(2):
+                answer = await ask(http, gw.url, ir.OPENAI_CHAT, "sim")
+                assert answer.text == "via proxy"
+    assert proxy.targets == [f"{chat_upstream.api_base}/chat/completions"]
+    assert other.targets == [f"{chat_upstream.api_base}/chat/completions"]
+    assert chat_upstream.requests == [], "every request went through a proxy"
+
+
+async def test_upstream_urls_override_a_providers_address(chat_upstream, http):
+    async with OpenAIChatSimulator() as elsewhere:
+        config = compat_config(chat_upstream, ["sk-test-a"],
+                               extra=f"upstream-urls: {{sim: {{api: '{elsewhere.api_base}'}}}}")
+        async with run_gateway(config) as gw:
+            assert (await ask(http, gw.url, ir.OPENAI_CHAT, "sim")).status == 200
+    assert len(elsewhere.requests) == 1 and chat_upstream.requests == []

@@ -32,8 +32,6 @@ class ConfigError(ValueError):
 class StreamingConfig:
     #: SSE keep-alive while the upstream is silent; 0 turns it off.
     keepalive_seconds: float = 15.0
-    #: Extra whole-selection retries for a stream that fails before its first byte.
-    bootstrap_retries: int = 0
 
 
 @attrs.define

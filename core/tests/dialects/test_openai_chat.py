@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,6 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from polyrelay import ir
 from polyrelay.aggregate import collect, response_events
 from polyrelay.dialects.base import DialectError
@@ -55,7 +55,7 @@ def decode_all(data: bytes, pieces: list[int] | None = None) -> tuple[list[ir.Ev
     decoder = DIALECT.stream_decoder()
     events: list[ir.Event] = []
     cuts = [0, *sorted(set(pieces or [])), len(data)]
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         events.extend(decoder.feed(data[start:end]))
     events.extend(decoder.close())
     return events, decoder
@@ -129,6 +129,70 @@ def test_sdk_capture_single_user_message() -> None:
         name="get_weather", description="Get weather",
         parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     )
+
+
+# -- captures of the other dialects, decoded by their codecs, encoded to chat ------------
+
+FOREIGN_MODULES = {"/v1/messages": "anthropic", "/v1/responses": "openai_responses"}
+FOREIGN_CAPTURES = sorted(p.name for p in CAPTURES.glob("*.json") if p.name not in CHAT_CAPTURES)
+
+
+def _foreign_module(path: str) -> str:
+    return FOREIGN_MODULES.get(path, "gemini")
+
+
+def test_foreign_captures_cover_three_dialects() -> None:
+    modules = {_foreign_module(json.loads((CAPTURES / n).read_text())["path"]) for n in FOREIGN_CAPTURES}
+    assert modules == {"anthropic", "openai_responses", "gemini"} and len(FOREIGN_CAPTURES) == 11
+
+
+@pytest.mark.parametrize("name", FOREIGN_CAPTURES)
+def test_foreign_capture_encodes_to_chat(name: str) -> None:
+    import importlib
+
+    raw = json.loads((CAPTURES / name).read_text())
+    codec = importlib.import_module(f"polyrelay.dialects.{_foreign_module(raw['path'])}").DIALECT
+    # Gemini names the model in the URL; the core sets it the same way.
+    request = attrs.evolve(codec.decode_request(raw["body"]), stream=True)
+    request = attrs.evolve(request, model=request.model or "gemini-2.5-pro")
+    body = json.loads(json.dumps(DIALECT.encode_request(request)))
+    back = DIALECT.decode_request(body)  # what we send is a valid chat request
+
+    assert body["model"] == request.model
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert [t.text for t in back.system] == [t.text for t in request.system]
+    sent_tools = {t.name for t in back.tools}
+    assert sent_tools == {t.name for t in request.tools if t.kind in ("function", "custom")}
+
+    calls = {p.id: p for m in request.messages for p in m.parts if isinstance(p, ir.ToolCall)}
+    back_calls = {p.id: p for m in back.messages for p in m.parts if isinstance(p, ir.ToolCall)}
+    assert back_calls.keys() == calls.keys()
+    for call_id, call in calls.items():
+        assert back_calls[call_id].name == call.name
+        assert json.loads(back_calls[call_id].arguments or "null") == json.loads(call.arguments or "null")
+    results = [p for m in request.messages for p in m.parts if isinstance(p, ir.ToolResult)]
+    tool_messages = {m["tool_call_id"]: m for m in body["messages"] if m["role"] == "tool"}
+    assert tool_messages.keys() == {r.call_id for r in results}
+    for result in results:
+        text = "".join(t.text for t in result.content if isinstance(t, ir.Text))
+        content = tool_messages[result.call_id]["content"]
+        assert (content if isinstance(content, str) else "".join(c["text"] for c in content)) == text
+    # Every result follows its call: the message before a run of tool messages carries the calls.
+    for i, message in enumerate(body["messages"]):
+        if message["role"] == "tool":
+            j = i
+            while body["messages"][j]["role"] == "tool":
+                j -= 1
+            assert message["tool_call_id"] in {c["id"] for c in body["messages"][j].get("tool_calls", [])}
+
+    def texts(req: ir.Request) -> list[str]:
+        return [p.text for m in req.messages for p in m.parts if isinstance(p, ir.Text) and p.text]
+
+    assert texts(back) == texts(request)
+    wire = json.dumps(body)
+    signatures = [p.signature for m in request.messages for p in m.parts
+                  if isinstance(p, (ir.Thinking, ir.ToolCall)) and p.signature]
+    assert not [s for s in signatures if s in wire]
 
 
 # -- requests: a rich body ------------------------------------------------------------
@@ -425,6 +489,9 @@ MALFORMED = [
     ({"model": "m", "messages": [{"content": "x"}]}, "messages[0].role"),
     ({"model": "m", "messages": [{"role": "function", "content": "x"}]}, "messages[0].role"),
     ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content"),
+    ({"model": "m", "messages": [{"role": "tool", "tool_call_id": "c", "content": None}]}, "messages[0].content"),
+    ({"model": "m", "messages": [{"role": "system", "content": []}]}, "messages"),
     ({"model": "m", "messages": [{"role": "user", "content": [5]}]}, "messages[0].content[0]"),
     ({"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages[0].content[0]"),
     ({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
@@ -935,6 +1002,13 @@ def test_stream_decoder_cut_without_finish() -> None:
     assert events == [ir.MessageStart(id="chatcmpl-q1", model="qwen3-coder-plus"), ir.BlockStart(0, "text"),
                       ir.BlockDelta(0, "text", "hi")]
     assert not decoder.finished
+
+
+def test_stream_decoder_last_frame_without_blank_line() -> None:
+    data = sse_bytes(_chunk({"content": "hi"}), _chunk({}, "stop"), done=False) + b"data: [DONE]"
+    events, decoder = decode_all(data)
+    assert events[-1] == ir.MessageStop() and decoder.finished
+    assert sum(isinstance(e, ir.MessageStop) for e in events) == 1
 
 
 def test_stream_decoder_in_stream_error() -> None:

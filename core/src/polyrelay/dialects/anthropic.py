@@ -718,7 +718,9 @@ def _encode_request(request: ir.Request) -> dict[str, Any]:
     # With thinking on, Anthropic accepts only temperature 1, top_p >= 0.95 and no top_k.
     if request.temperature is not None and not (thinking_on and request.temperature != 1):
         body["temperature"] = request.temperature
-    if request.top_p is not None and not (thinking_on and request.top_p < 0.95):
+    # Recent Claude models refuse temperature and top_p together (Gemini CLI always sends both):
+    # temperature wins, which every model accepts.
+    if request.top_p is not None and "temperature" not in body and not (thinking_on and request.top_p < 0.95):
         body["top_p"] = request.top_p
     if request.top_k is not None and not thinking_on:
         body["top_k"] = request.top_k
@@ -733,7 +735,8 @@ def _encode_request(request: ir.Request) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
     for key, value in ext.items():
-        if not key.startswith("_") and key not in body:
+        # Leftovers of known fields (thinking.display...) were merged above, or dropped with their field.
+        if not key.startswith("_") and key not in _REQUEST_FIELDS and key not in body:
             body[key] = value
     return body
 
