@@ -242,3 +242,11 @@ async def test_upstream_urls_override_a_providers_address(chat_upstream, http):
         async with run_gateway(config) as gw:
             assert (await ask(http, gw.url, ir.OPENAI_CHAT, "sim")).status == 200
     assert len(elsewhere.requests) == 1 and chat_upstream.requests == []
+
+
+async def test_overhead_header_excludes_upstream_time(chat_upstream, http):
+    chat_upstream.push(Reply.json(completion("sim-model", "slow"), delay=0.5))
+    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+        answer = await ask(http, gw.url, ir.OPENAI_CHAT, "sim")
+    overhead = float(answer.headers["x-polyrelay-overhead-ms"])
+    assert 0 <= overhead < 400, "half a second upstream must not count as gateway overhead"

@@ -234,7 +234,8 @@ class App:
         if isinstance(response, StreamingResponse):
             return StreamingBody(response.body_iterator, status_code=response.status_code,
                                  headers=dict(response.headers))
-        response.headers["x-polyrelay-elapsed-ms"] = f"{(time.perf_counter() - started) * 1000:.2f}"
+        overhead = time.perf_counter() - started - client.upstream_seconds
+        response.headers["x-polyrelay-overhead-ms"] = f"{overhead * 1000:.2f}"
         return response
 
     # -- routes ----------------------------------------------------------------

@@ -116,7 +116,7 @@ class Gateway:
             targets = self.router.resolve(client.model)
         except ModelNotFound:
             return error_response(client.dialect, model_not_found(client))
-        if not is_passthrough(targets[0][0].provider, client) or client.dialect != targets[0][0].provider.dialect:
+        if not all(is_passthrough(binding.provider, client) for binding, _ in targets):
             try:
                 client.decoded()  # a body this dialect cannot read fails now, as a 400
             except DialectError as exc:
@@ -188,6 +188,7 @@ class Gateway:
         for refreshed in (False, True):
             upstream = binding.translate_request(provider=provider, request=client, credential=credential)
             session, options = self.sessions.get(credential.proxy_url)
+            sent = time.perf_counter()
             try:
                 response = await session.request(
                     upstream.method, upstream.url, data=upstream.body, headers=upstream.headers, **options
@@ -196,14 +197,18 @@ class Gateway:
                 error = ir.ErrorInfo(502, f"upstream unreachable ({exc.__class__.__name__})", kind="api_error")
                 self.pool.mark_failure(credential, model, Verdict("next", error), None)
                 return Outcome(error=error)
+            finally:
+                client.upstream_seconds += time.perf_counter() - sent
             if response.status < 300:
                 return await self._deliver(binding, credential, client, response, upstream.stream)
+            sent = time.perf_counter()
             try:
                 body = await BodyReader(response).read_all(ERROR_BODY_LIMIT)
             except UPSTREAM_ERRORS:
                 body = b""
             finally:
                 response.release()
+                client.upstream_seconds += time.perf_counter() - sent
             verdict = binding.classify_response(
                 provider=provider, status=response.status, headers=response.headers, body=body
             )
@@ -255,11 +260,14 @@ class Gateway:
         reader = BodyReader(response)
         passthrough = is_passthrough(provider, client)
         if not upstream_stream:
+            sent = time.perf_counter()
             try:
                 body = await reader.read_all()
             except UPSTREAM_ERRORS as exc:
                 response.close()
                 return self._transient(credential, client, f"upstream body broke off ({exc.__class__.__name__})")
+            finally:
+                client.upstream_seconds += time.perf_counter() - sent
             response.release()
             return self._complete(provider.dialect, credential, client, body, passthrough)
 

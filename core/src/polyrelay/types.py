@@ -122,6 +122,8 @@ class ClientRequest:
     query: Mapping[str, str] = attrs.field(factory=dict)
     # Gemini clients choose SSE or a streamed JSON array by ``alt=sse``.
     sse: bool = True
+    #: Time spent waiting on upstreams for this request (for the overhead header).
+    upstream_seconds: float = attrs.field(default=0.0, init=False)
     _ir: ir.Request | None = attrs.field(default=None, init=False, repr=False)
 
     def decoded(self) -> ir.Request:
