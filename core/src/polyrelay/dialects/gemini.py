@@ -239,22 +239,20 @@ def _client_signature(value: str, origin: str | None) -> str:
 
 # -- JSON schema cleanup (§4.4) ----------------------------------------------------
 
-_SCHEMA_DROP = frozenset({
-    "$schema", "$id", "$comment", "$anchor", "$defs", "definitions", "propertyNames", "patternProperties",
-    "additionalProperties", "if", "then", "else", "not", "examples", "example", "enumDescriptions", "enumTitles",
-    "prefill", "deprecated", "encrypted", "nullable", "title", "readOnly", "writeOnly", "contentEncoding",
-    "contentMediaType", "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
-    "unevaluatedItems", "minProperties", "maxProperties", "contains", "prefixItems", "additionalItems", "discriminator",
-})
 # Constraints Gemini rejects but the model should still hear about: moved into description.
 _SCHEMA_HINTS = (
     "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "format", "default",
     "exclusiveMinimum", "exclusiveMaximum",
 )
-_SCHEMA_WORDS = _SCHEMA_DROP | set(_SCHEMA_HINTS) | {
-    "type", "properties", "items", "required", "description", "enum", "const", "anyOf", "oneOf", "allOf", "$ref",
-    "minimum", "maximum", "multipleOf",
-}
+# Besides type/properties/items/required/enum, the only keywords kept (Gemini answers
+# "Unknown name" for anything else, so an allow-list beats a deny-list).
+_SCHEMA_SCALARS = {"description": str, "minimum": (int, float), "maximum": (int, float), "multipleOf": (int, float)}
+# Keywords that mark a dict as a schema rather than a bare property map.
+_SCHEMA_WORDS = frozenset({
+    *_SCHEMA_HINTS, *_SCHEMA_SCALARS, "type", "properties", "items", "required", "enum", "const", "anyOf", "oneOf",
+    "allOf", "$ref", "$schema", "$id", "$defs", "definitions", "additionalProperties", "patternProperties",
+    "propertyNames", "title", "nullable", "examples", "if", "then", "else", "not",
+})
 _MAX_REF_DEPTH = 8  # a self-referencing definition must not expand forever
 _BRANCH_RANK = {"object": 5, "array": 4, "string": 3, "number": 2, "integer": 2, "boolean": 1}
 _PLACEHOLDER_REASON = "Brief explanation of why you are calling this tool"
@@ -365,9 +363,11 @@ def _clean_node(raw: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
                     promoted.append(name)
                 props[name] = _clean_node(prop, defs, depth)
             out["properties"] = props
-        elif key == "items":
-            first = value[0] if isinstance(value, list) and value else value
-            out["items"] = _clean_node(first, defs, depth)
+        elif key == "items" and isinstance(value, (dict, list)) and value:
+            # A tuple form ([schema, ...]) has no Gemini twin: its first member stands for all.
+            items = _clean_node(value[0] if isinstance(value, list) else value, defs, depth)
+            if items:
+                out["items"] = items
         elif key == "type":
             out["type"] = value if isinstance(value, str) else (_type_name(node) or "string")
         elif key == "enum" and isinstance(value, list):
@@ -378,13 +378,11 @@ def _clean_node(raw: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
             hints.append(f"{key}: {_json(value)}")
         elif key == "additionalProperties" and value is False:
             hints.append("no additional properties")
-        elif key in _SCHEMA_DROP or key.startswith("x-") or key in ("const", "$ref", "anyOf", "oneOf"):
-            continue
-        elif key == "required":
-            if isinstance(value, list):
-                out["required"] = [r for r in value if isinstance(r, str)]
-        else:
+        elif key == "required" and isinstance(value, list):
+            out["required"] = [r for r in value if isinstance(r, str)]
+        elif key in _SCHEMA_SCALARS and isinstance(value, _SCHEMA_SCALARS[key]) and not isinstance(value, bool):
             out[key] = value
+        # Everything else ($schema, title, nullable, x-*, const/anyOf/$ref once applied...) is dropped.
     if "enum" in out:
         out["type"] = "string"  # Gemini enums are strings only
     if hints:
@@ -872,7 +870,9 @@ def _encode_part(part: ir.Part, names: dict[str, str]) -> tuple[dict[str, Any] |
         return _with_extras({"text": part.text, "thought": True}, part), signature
     if isinstance(part, ir.ToolCall):
         args = {"input": part.arguments} if part.kind == "custom" else _args_object(part.arguments)
-        call = {"functionCall": {"name": part.name, "args": args, "id": part.id}}
+        call: dict[str, Any] = {"functionCall": {"name": part.name, "args": args, "id": part.id}}
+        if not part.id:
+            del call["functionCall"]["id"]  # an empty id is worse than none
         return _with_extras(call, part, "functionCall"), _upstream_signature(part.signature, part.signature_origin)
     if isinstance(part, ir.ToolResult):
         # The name must be the function's: from the result, else the call it answers.
@@ -954,9 +954,9 @@ class _ChunkReader:
         usage = _usage(_field(chunk, "usageMetadata"))
         if usage is not None:
             self.usage = usage
+        self._id = self._id or str(_field(chunk, "responseId") or "")
         if not self.started:
             self.started = True
-            self._id = str(_field(chunk, "responseId") or "")
             start_usage = None
             if usage is not None:  # the input side is known up front; output comes with the stop
                 start_usage = ir.Usage(input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens)
@@ -995,6 +995,9 @@ class _ChunkReader:
     def fail(self, error: ir.ErrorInfo) -> list[ir.Event]:
         """An in-stream error: close what is open and report it."""
         out = self._close()
+        if not self.started:  # even an error-only stream opens with a MessageStart
+            self.started = True
+            out.append(ir.MessageStart(id="", model=""))
         out.append(ir.StreamError(error))
         self.finished = True
         return out
