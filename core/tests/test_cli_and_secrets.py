@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from polyrelay import ir
 from polyrelay.testing import Reply
 from polyrelay.testing.clients import ask

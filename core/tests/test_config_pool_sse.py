@@ -7,6 +7,7 @@ import logging
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from polyrelay import Credential, Verdict, ir
 from polyrelay.config import ConfigError, load_config
 from polyrelay.credentials import Pool

@@ -9,6 +9,7 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
+
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.fixtures import compat_config
 from polyrelay.testing.openai_chat import chunk_frames, error_body

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+
 from polyrelay import ir
 from polyrelay.testing import Reply, Simulator, run_gateway
 from polyrelay.testing.clients import ask

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from polyrelay import ModelInfo, Provider, hookimpl, hookspecs, ir
 from polyrelay.plugins import PluginLoadError, bind, collect_providers, make_plugin_manager
 from polyrelay.server import load

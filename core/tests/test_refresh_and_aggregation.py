@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import openai
 from aiohttp import web
+
 from polyrelay import Credential, ModelInfo, Provider, hookimpl, ir
 from polyrelay.testing import Recorded, Reply, run_gateway
 from polyrelay.testing.clients import ask

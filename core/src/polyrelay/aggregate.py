@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from polyrelay import ir
+from polyrelay.dialects.base import merge_usage
 
 
 class Collector:
@@ -37,13 +38,13 @@ class Collector:
             response.id = event.id or response.id
             response.model = response.model or event.model
             if event.usage is not None:
-                response.usage = _merge_usage(response.usage, event.usage)
+                response.usage = merge_usage(response.usage, event.usage)
         elif isinstance(event, ir.MessageDelta):
             if event.stop_reason is not None:
                 response.stop_reason = event.stop_reason
                 response.stop_sequence = event.stop_sequence
             if event.usage is not None:
-                response.usage = _merge_usage(response.usage, event.usage)
+                response.usage = merge_usage(response.usage, event.usage)
         elif isinstance(event, ir.MessageStop):
             self.stopped = True
         elif isinstance(event, ir.StreamError):
@@ -93,17 +94,6 @@ def _apply_delta(part: ir.Part, event: ir.BlockDelta) -> None:
         part.text += event.text
     elif isinstance(part, ir.ToolCall) and event.kind == "arguments":
         part.arguments += event.text
-
-
-def _merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
-    """Usage in streams is cumulative; later non-zero figures win."""
-    return ir.Usage(
-        input_tokens=new.input_tokens or old.input_tokens,
-        output_tokens=new.output_tokens or old.output_tokens,
-        cached_tokens=new.cached_tokens or old.cached_tokens,
-        cache_write_tokens=new.cache_write_tokens or old.cache_write_tokens,
-        reasoning_tokens=new.reasoning_tokens or old.reasoning_tokens,
-    )
 
 
 def collect(events: list[ir.Event], model: str = "") -> ir.Response:

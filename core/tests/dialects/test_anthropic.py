@@ -15,6 +15,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from polyrelay import ir
 from polyrelay.aggregate import collect, response_events
 from polyrelay.dialects.anthropic import DIALECT, STOP_REASON_FROM_IR, STOP_REASON_TO_IR

@@ -11,6 +11,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from polyrelay import ir
 from polyrelay.aggregate import collect, response_events
 from polyrelay.dialects import get_dialect

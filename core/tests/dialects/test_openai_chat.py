@@ -11,14 +11,15 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from polyrelay import ir
 from polyrelay.aggregate import collect, response_events
 from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.hints import retry_hint_in_text as retry_after_from_message
 from polyrelay.dialects.openai_chat import (
     DIALECT,
     STOP_TO_FINISH,
     ChatStreamDecoder,
-    retry_after_from_message,
 )
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"

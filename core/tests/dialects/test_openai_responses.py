@@ -12,6 +12,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from polyrelay import ir
 from polyrelay.aggregate import collect
 from polyrelay.dialects.base import DialectError

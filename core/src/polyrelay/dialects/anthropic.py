@@ -25,7 +25,8 @@ import uuid
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.base import DialectError, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEEvent, SSEParser, frame
 
@@ -116,7 +117,6 @@ _STREAM_DELTAS = {"text_delta": ("text", "text"), "thinking_delta": ("thinking",
 _BLOCK_FOR_DELTA = {"text": "text", "thinking": "thinking", "signature": "thinking", "arguments": "tool_call"}
 
 _TOOL_ID_INVALID = re.compile(r"[^A-Za-z0-9_-]")
-_RETRY_IN_MESSAGE = re.compile(r"(?:try again|retry) (?:in|after) (\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?)\b", re.I)
 
 # -- small readers: every type check names the field -------------------------------
 
@@ -767,15 +767,6 @@ def _encode_usage(usage: ir.Usage) -> dict[str, Any]:
     return out
 
 
-def _merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
-    """Stream usage is cumulative: a later non-zero figure replaces the earlier one."""
-    return ir.Usage(input_tokens=new.input_tokens or old.input_tokens,
-                    output_tokens=new.output_tokens or old.output_tokens,
-                    cached_tokens=new.cached_tokens or old.cached_tokens,
-                    cache_write_tokens=new.cache_write_tokens or old.cache_write_tokens,
-                    reasoning_tokens=new.reasoning_tokens or old.reasoning_tokens)
-
-
 def _stop_reason_out(reason: str | None, tool_called: bool) -> str:
     if tool_called:  # a tool call means the client must act, whatever the upstream said
         return "tool_use"
@@ -795,9 +786,8 @@ def _retry_hint(*sources: Any) -> float | None:
             value = source.get("retry_after")
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
                 return float(value)
-        elif isinstance(source, str) and (match := _RETRY_IN_MESSAGE.search(source)):
-            seconds = float(match.group(1))
-            return seconds / 1000 if match.group(2).lower() == "ms" else seconds
+        elif isinstance(source, str) and (seconds := retry_hint_in_text(source)) is not None:
+            return seconds
     return None
 
 
@@ -1027,7 +1017,7 @@ class AnthropicStreamEncoder:
             if event.stop_reason is not None:
                 self._stop_reason, self._stop_sequence = event.stop_reason, event.stop_sequence
             if event.usage is not None:
-                self._usage = _merge_usage(self._usage, event.usage)
+                self._usage = merge_usage(self._usage, event.usage)
         elif isinstance(event, ir.MessageStop):
             self._finish_message(out)
         return b"".join(out)
@@ -1043,7 +1033,7 @@ class AnthropicStreamEncoder:
     def _start(self, message_id: str | None, usage: ir.Usage | None, out: list[bytes]) -> None:
         self._started = True
         if usage is not None:
-            self._usage = _merge_usage(self._usage, usage)
+            self._usage = merge_usage(self._usage, usage)
         message = {"id": _message_id(message_id), "type": "message", "role": "assistant", "model": self._model,
                    "content": [], "stop_reason": None, "stop_sequence": None, "usage": _encode_usage(self._usage)}
         out.append(_frame("message_start", {"type": "message_start", "message": message}))
@@ -1210,12 +1200,8 @@ class AnthropicDialect:
         """Client JSON body → IR request; any fault is a :class:`DialectError` (400)."""
         if not isinstance(body, dict):
             raise DialectError("request body must be a JSON object")
-        try:
+        with reraise_as_dialect_error("malformed Anthropic request"):
             return _decode_request(body)
-        except DialectError:
-            raise
-        except Exception as exc:  # a shape we did not foresee must still be a clean 400
-            raise DialectError(f"malformed Anthropic request: {exc.__class__.__name__}: {exc}") from exc
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → body for an Anthropic upstream (``max_tokens`` always set)."""
@@ -1223,12 +1209,9 @@ class AnthropicDialect:
 
     def decode_response(self, body: Any) -> ir.Response:
         """Upstream Anthropic message JSON → IR response; faults are a :class:`DialectError` (502)."""
-        try:
+        # restate: the field readers raise 400s, but a bad upstream body is the upstream's fault (502).
+        with reraise_as_dialect_error("malformed Anthropic response", status=502, restate=True):
             return _decode_response(body)
-        except DialectError as exc:  # the upstream's fault, not the client's: 502
-            raise DialectError(f"malformed Anthropic response: {exc.message}", status=502) from exc
-        except Exception as exc:
-            raise DialectError(f"malformed Anthropic response: {exc.__class__.__name__}: {exc}", status=502) from exc
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → Anthropic message JSON for a client."""

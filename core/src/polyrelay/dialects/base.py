@@ -4,11 +4,20 @@ A codec turns one wire format into the internal representation
 (:mod:`polyrelay.ir`) and back, for requests, complete responses, streams
 and errors.  Codecs are pure: no I/O, no globals; per-stream state lives in
 the decoder and encoder objects they hand out.
+
+Below the contract sit the few helpers every codec needs the same way (fault
+guarding, stream usage, data URLs); retry hints are in
+:mod:`polyrelay.dialects.hints`, the OpenAI error shape in
+:mod:`polyrelay.dialects.openai_errors`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
+
+import attrs
 
 from polyrelay import ir
 
@@ -25,6 +34,44 @@ class DialectError(Exception):
     def to_error(self) -> ir.ErrorInfo:
         """The canonical error this fault is reported as."""
         return ir.ErrorInfo(status=self.status, message=self.message, code=self.code)
+
+
+@contextmanager
+def reraise_as_dialect_error(what: str, status: int = 400, *, restate: bool = False) -> Iterator[None]:
+    """Make any exception in the block a :class:`DialectError` naming ``what``.
+
+    Codecs read arbitrary JSON: a shape nobody foresaw must still end as a clean
+    ``status`` in the dialect's error shape, not as a 500 with a traceback.  A
+    :class:`DialectError` raised in the block already says what is wrong and
+    passes unchanged, unless ``restate``: then it too gets ``status`` and
+    ``what`` in front, for a response decoder whose field readers (shared with
+    request decoding) raise 400s that are really the upstream's fault.
+    """
+    try:
+        yield
+    except DialectError as exc:
+        if not restate:
+            raise
+        raise DialectError(f"{what}: {exc.message}", status=status) from exc
+    except Exception as exc:
+        raise DialectError(f"{what}: {type(exc).__name__}: {exc}", status=status) from exc
+
+
+def merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:
+    """Stream usage is cumulative: a later non-zero figure replaces the earlier one.
+
+    A final usage event may repeat only some figures (output tokens), so a zero
+    means "not said again", never "dropped to zero".
+    """
+    if old is None:
+        return new
+    # Every field, so a figure added to ir.Usage later is merged without a change here.
+    return ir.Usage(**{f.name: getattr(new, f.name) or getattr(old, f.name) for f in attrs.fields(ir.Usage)})
+
+
+def data_url(media_type: str | None, data: str, fallback: str) -> str:
+    """A base64 ``data:`` URL, typed ``fallback`` when the media type is unknown."""
+    return f"data:{media_type or fallback};base64,{data}"
 
 
 class StreamDecoder(Protocol):

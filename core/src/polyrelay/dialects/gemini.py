@@ -30,11 +30,10 @@ import uuid
 from functools import cache
 from typing import Any
 
-import attrs
-
 from polyrelay import ir
 from polyrelay.aggregate import collect
-from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.base import DialectError, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEParser, frame
 
@@ -902,13 +901,6 @@ def _usage(meta: Any) -> ir.Usage | None:
     return usage if usage.input_tokens or usage.output_tokens else None
 
 
-def _merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:
-    """Stream usage is cumulative, but a final delta may repeat only the output side."""
-    if old is None:
-        return new
-    return ir.Usage(*(n or o for n, o in zip(attrs.astuple(new), attrs.astuple(old), strict=True)))
-
-
 def _encode_usage(usage: ir.Usage) -> dict[str, Any]:
     meta = {
         "promptTokenCount": usage.input_tokens,
@@ -1209,7 +1201,7 @@ class GeminiStreamEncoder:
         elif isinstance(event, ir.MessageDelta):
             self._stop = event.stop_reason or self._stop
             if event.usage is not None:
-                self._usage = _merge_usage(self._usage, event.usage)
+                self._usage = merge_usage(self._usage, event.usage)
         elif isinstance(event, ir.MessageStop):
             return self._finish_message()
         elif isinstance(event, ir.StreamError):
@@ -1285,31 +1277,6 @@ class GeminiStreamEncoder:
 
 # -- errors ------------------------------------------------------------------------
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
-_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_MESSAGE_DELAY = re.compile(r"(?:after|retry in)\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)(?![A-Za-z])", re.I)
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds in a Go/proto duration: ``"0.84s"``, ``"1h2m3s"``, ``"539.4ms"``, ``{"seconds": 5}``."""
-    if isinstance(value, dict):
-        seconds, nanos = value.get("seconds", 0), value.get("nanos", 0)
-        try:
-            return float(seconds) + float(nanos) / 1e9
-        except (TypeError, ValueError):
-            return None
-    if not isinstance(value, str):
-        return None
-    text = value.strip().rstrip(",")  # SSE corruption can leave a stray comma (§3.1)
-    total, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    return total if text and pos == len(text) else None
-
-
 def _format_duration(seconds: float) -> str:
     if float(seconds).is_integer():
         return f"{int(seconds)}s"
@@ -1330,8 +1297,7 @@ def _retry_after(details: list[Any], message: str) -> float | None:
             delay = parse_duration(metadata.get("quotaResetDelay"))
             if delay is not None:
                 return delay
-    match = _MESSAGE_DELAY.search(message)
-    return parse_duration(match.group(1)) if match else None
+    return retry_hint_in_text(message)
 
 
 def _error_from_object(error: Any, status: int) -> ir.ErrorInfo:
@@ -1363,12 +1329,8 @@ class GeminiDialect:
 
     def decode_request(self, body: Any) -> ir.Request:
         """Parsed generateContent (or countTokens) body → IR request with ``model=""``."""
-        try:
+        with reraise_as_dialect_error("invalid Gemini request"):
             return _decode_request(body)
-        except DialectError:
-            raise
-        except Exception as exc:  # anything unforeseen is still the client's malformed body
-            raise DialectError(f"invalid Gemini request: {type(exc).__name__}: {exc}") from exc
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → generateContent body (no model: it belongs in the URL)."""
@@ -1376,17 +1338,13 @@ class GeminiDialect:
 
     def decode_response(self, body: Any) -> ir.Response:
         """A whole response (object, Code Assist envelope or collected array) → IR response."""
-        try:
+        with reraise_as_dialect_error("invalid Gemini response", status=502):
             if not isinstance(body, (dict, list)):
                 raise DialectError("Gemini response must be a JSON object", status=502)
             reader = _ChunkReader(keep_extras=True)
             events = reader.read(body)
             if not reader.finished:
                 events += reader.end(None)
-        except DialectError:
-            raise
-        except Exception as exc:
-            raise DialectError(f"invalid Gemini response: {type(exc).__name__}: {exc}", status=502) from exc
         failure = next((e.error for e in events if isinstance(e, ir.StreamError)), None)
         if failure is not None:
             raise DialectError(failure.message, status=failure.status, code=failure.code)
@@ -1443,9 +1401,7 @@ class GeminiDialect:
             if isinstance(data, dict) and isinstance(data.get("error"), dict):
                 return _error_from_object(data["error"], status)
             message = text.strip()[:2000] or f"upstream returned HTTP {status}"
-            match = _MESSAGE_DELAY.search(message)
-            return ir.ErrorInfo(status=status, message=message,
-                                retry_after=parse_duration(match.group(1)) if match else None)
+            return ir.ErrorInfo(status=status, message=message, retry_after=retry_hint_in_text(message))
         except Exception:  # a garbage body must never take the error path down with it
             return ir.ErrorInfo(status=status, message=f"upstream returned HTTP {status}")
 

@@ -20,14 +20,15 @@ Conventions of this module:
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.base import DialectError
+from polyrelay.dialects import openai_errors
+from polyrelay.dialects.base import DialectError, data_url, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEParser, frame
 
@@ -53,42 +54,6 @@ STOP_TO_FINISH: dict[str, str] = {
     "refusal": "content_filter",
     "pause_turn": "stop",
     "context_window_exceeded": "length",
-}
-
-#: Canonical error kind → (error.type, default error.code), CPA's list in §2.2.
-ERROR_TYPES: dict[str, tuple[str, str | None]] = {
-    "invalid_request": ("invalid_request_error", None),
-    "authentication": ("authentication_error", "invalid_api_key"),
-    "billing": ("invalid_request_error", None),
-    "permission": ("permission_error", "insufficient_quota"),
-    "not_found": ("invalid_request_error", "model_not_found"),
-    "request_too_large": ("invalid_request_error", None),
-    "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
-    "api_error": ("server_error", "internal_server_error"),
-    "overloaded": ("server_error", "internal_server_error"),
-    "timeout": ("server_error", "internal_server_error"),
-}
-
-#: error.type / error.code → HTTP status, for errors that arrive inside a stream
-#: (no status line of their own).  Unknown ones count as upstream failures.
-ERROR_STATUS: dict[str, int] = {
-    "invalid_request_error": 400,
-    "invalid_parameter_error": 400,
-    "context_length_exceeded": 400,
-    "authentication_error": 401,
-    "invalid_api_key": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "model_not_found": 404,
-    "rate_limit_error": 429,
-    "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
-    "quota_exceeded": 429,
-    "tokens": 429,
-    "requests": 429,
-    "server_error": 500,
-    "internal_server_error": 500,
-    "overloaded_error": 503,
 }
 
 # Qwen reports an exhausted quota as 403 or 429; CPA treats both as rate limits (§3.5).
@@ -194,10 +159,6 @@ def _parse_data_url(url: str) -> tuple[str | None, str] | None:
     if not sep or not header.endswith(";base64"):
         return None
     return (header.split(";")[0] or None), data
-
-
-def _data_url(media_type: str | None, data: str, fallback: str) -> str:
-    return f"data:{media_type or fallback};base64,{data}"
 
 
 def _args_text(value: Any, where: str) -> str:
@@ -553,7 +514,7 @@ def _encode_part(part: ir.Part) -> dict[str, Any] | None:
         return _with_extras({"type": "text", "text": part.text}, part.extras)
     if isinstance(part, ir.Image):
         if part.data is not None:
-            url = _data_url(part.media_type, part.data, "image/png")
+            url = data_url(part.media_type, part.data, "image/png")
         elif part.url is not None:
             url = part.url
         else:
@@ -563,7 +524,7 @@ def _encode_part(part: ir.Part) -> dict[str, Any] | None:
         file: dict[str, Any] = {}
         if part.data is not None:
             # Our own decoder keeps a raw (non data-URL) file_data as media_type None: send it back raw.
-            file["file_data"] = part.data if part.media_type is None else _data_url(part.media_type, part.data, "")
+            file["file_data"] = part.data if part.media_type is None else data_url(part.media_type, part.data, "")
         elif part.file_id is not None:
             file["file_id"] = part.file_id
         else:
@@ -872,57 +833,11 @@ def _encode_response(response: ir.Response) -> dict[str, Any]:
 # -- errors -------------------------------------------------------------------
 
 
-def _scalar(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    return str(value) if _is_int(value) else None
-
-
-def _error_fields(obj: Any) -> tuple[str | None, str | None, str | None]:
+def _error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
     """(message, code, type) from any of the error shapes chat-like servers send."""
-    if isinstance(obj, list) and obj:
-        obj = obj[0]
-    if not isinstance(obj, dict):
-        return None, None, None
-    err = obj.get("error")
-    if isinstance(err, str):
-        return err or None, _scalar(obj.get("code")), _scalar(obj.get("type"))
-    src = err if isinstance(err, dict) else obj  # DashScope native / vLLM put fields at the top
-    message = _scalar(src.get("message")) or _scalar(obj.get("message")) or _scalar(obj.get("detail"))
-    return message, _scalar(src.get("code")), _scalar(src.get("type"))
-
-
-_RETRY_LEAD = re.compile(r"(?:try again|retry)\s+(?:in|after)\s+(?=\d)", re.IGNORECASE)
-_DURATION = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(ms|milliseconds?|minutes?|m|hours?|h|seconds?|secs?|s)?(?![a-z])", re.IGNORECASE
-)
-
-
-def _unit_seconds(unit: str) -> float:
-    unit = unit.lower()
-    if unit == "ms" or unit.startswith("milli"):
-        return 0.001
-    if unit == "m" or unit.startswith("min"):
-        return 60.0
-    if unit.startswith("h"):
-        return 3600.0
-    return 1.0
-
-
-def retry_after_from_message(message: str) -> float | None:
-    """Seconds from "Please try again in 1.234s" / "in 20ms" / "in 6m0s" / "retry after 5 seconds"."""
-    lead = _RETRY_LEAD.search(message)
-    if lead is None:
-        return None
-    total, pos = 0.0, lead.end()
-    # Go-style durations chain units without spaces ("1m30s"): keep reading while digits follow.
-    while pos < len(message) and message[pos].isdigit():
-        match = _DURATION.match(message, pos)
-        if match is None:
-            break
-        total += float(match.group(1)) * _unit_seconds(match.group(2) or "s")
-        pos = match.end()
-    return total
+    if isinstance(body, list) and body:  # some proxies wrap the error object in an array
+        body = body[0]
+    return openai_errors.error_fields(body)
 
 
 def _error_info(status: int, message: str | None, code: str | None, type_: str | None) -> ir.ErrorInfo:
@@ -933,7 +848,7 @@ def _error_info(status: int, message: str | None, code: str | None, type_: str |
         kind = "rate_limit"
     text = message or f"upstream returned HTTP {status}"
     return ir.ErrorInfo(status=status, message=text, kind=kind, code=code,
-                        retry_after=retry_after_from_message(text))
+                        retry_after=retry_hint_in_text(text))
 
 
 def _stream_error(payload: dict[str, Any]) -> ir.ErrorInfo:
@@ -941,10 +856,8 @@ def _stream_error(payload: dict[str, Any]) -> ir.ErrorInfo:
     message, code, type_ = _error_fields(payload)
     err = payload.get("error")
     numeric = err.get("code") if isinstance(err, dict) else None
-    if _is_int(numeric) and 400 <= numeric <= 599:
-        status = numeric
-    else:
-        status = ERROR_STATUS.get(code or "", ERROR_STATUS.get(type_ or "", 500))
+    # vLLM puts the HTTP status in error.code; otherwise the code/type names one.
+    status = numeric if _is_int(numeric) and 400 <= numeric <= 599 else openai_errors.status_for_code(code, type_, 500)
     return _error_info(status, message or "upstream stream error", code, type_)
 
 
@@ -1130,14 +1043,14 @@ class ChatStreamEncoder:
         out: list[dict[str, Any]] = []
         if isinstance(event, ir.StreamError):
             self._done = True
-            return self._write([{"error": _error_object(event.error, with_param=False)}])
+            return self._write([{"error": openai_errors.error_object(event.error, with_param=False)}])
         if not self._started:
             self._started = True
             self._id = _chat_id(event.id if isinstance(event, ir.MessageStart) else None)
             out.append(self._chunk({"role": "assistant", "content": ""}))
         if isinstance(event, ir.MessageStart):
             if event.usage is not None:
-                self._usage = _merge_usage(self._usage, event.usage)
+                self._usage = merge_usage(self._usage, event.usage)
         elif isinstance(event, ir.BlockStart):
             if event.kind == "tool_call":
                 out.append(self._call_start(event.index, event.id, event.name, event.tool_kind))
@@ -1145,7 +1058,7 @@ class ChatStreamEncoder:
             out.extend(self._delta(event))
         elif isinstance(event, ir.MessageDelta):
             if event.usage is not None:
-                self._usage = _merge_usage(self._usage, event.usage)
+                self._usage = merge_usage(self._usage, event.usage)
             if event.stop_reason is not None:
                 self._stop = event.stop_reason
                 out.extend(self._finish_chunk())
@@ -1207,21 +1120,6 @@ class ChatStreamEncoder:
         return b"".join(dumps(o) + b"\n" for o in objects)
 
 
-def _merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
-    """Stream usage is cumulative: later non-zero figures win."""
-    return ir.Usage(**{f: getattr(new, f) or getattr(old, f) for f in
-                       ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")})
-
-
-def _error_object(error: ir.ErrorInfo, *, with_param: bool = True) -> dict[str, Any]:
-    type_, code = ERROR_TYPES.get(error.kind, ("invalid_request_error", None))
-    obj: dict[str, Any] = {"message": error.message, "type": type_}
-    if with_param:
-        obj["param"] = None
-    obj["code"] = error.code or code
-    return obj
-
-
 # -- the dialect --------------------------------------------------------------
 
 
@@ -1233,12 +1131,8 @@ class OpenAIChatDialect:
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client body → IR request; any fault is a :class:`DialectError`."""
-        try:
+        with reraise_as_dialect_error("invalid chat completions request"):
             return _decode_request(body)
-        except DialectError:
-            raise
-        except Exception as exc:  # a shape we did not foresee must still be a 400, not a 500
-            raise DialectError(f"invalid chat completions request: {exc}") from exc
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → upstream chat completions body."""
@@ -1246,12 +1140,8 @@ class OpenAIChatDialect:
 
     def decode_response(self, body: Any) -> ir.Response:
         """Upstream chat completion → IR response; unreadable bodies are a 502 DialectError."""
-        try:
+        with reraise_as_dialect_error("unreadable chat completions response", status=502):
             return _decode_response(body)
-        except DialectError:
-            raise
-        except Exception as exc:
-            raise DialectError(f"unreadable chat completions response: {exc}", status=502) from exc
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → ``chat.completion`` body."""
@@ -1282,7 +1172,7 @@ class OpenAIChatDialect:
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"error":{"message","type","param","code"}}``."""
-        return {"error": _error_object(error)}
+        return {"error": openai_errors.error_object(error)}
 
 
 DIALECT = OpenAIChatDialect()

@@ -21,14 +21,15 @@ stream order) and §3.3 (Codex backend quirks).  Shape of the codec:
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import Collector, response_events
-from polyrelay.dialects.base import DialectError
+from polyrelay.dialects import openai_errors
+from polyrelay.dialects.base import DialectError, data_url, reraise_as_dialect_error
+from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEParser, frame
 
@@ -64,29 +65,9 @@ _USAGE_FIELDS = (
     ("reasoning_tokens", "output_tokens_details", "reasoning_tokens"),
 )
 
-# Canonical error kind → (error.type, default error.code), CPA's gateway shapes.
-_ERROR_SHAPES = {
-    "authentication": ("authentication_error", "invalid_api_key"),
-    "permission": ("permission_error", "insufficient_quota"),
-    "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
-    "not_found": ("invalid_request_error", "model_not_found"),
-    "api_error": ("server_error", "internal_server_error"),
-    "overloaded": ("server_error", "server_is_overloaded"),
-    "timeout": ("server_error", "internal_server_error"),
-}
-# In-stream failures carry only a code: the status it stands for.
-_STATUS_FOR_CODE = {
-    "context_length_exceeded": 400,
-    "invalid_prompt": 400,
-    "invalid_request_error": 400,
-    "invalid_api_key": 401,
-    "usage_not_included": 403,
-    "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
-    "usage_limit_reached": 429,
-    "server_is_overloaded": 503,
-    "slow_down": 503,
-}
+# Canonical error kind → (error.type, default error.code).  Unlike chat, an
+# overload is "server_is_overloaded": the code the Responses API itself sends.
+_ERROR_TYPES = {**openai_errors.ERROR_TYPES, "overloaded": ("server_error", "server_is_overloaded")}
 # error.type values that are really codes (OpenAI quota, Codex usage limits).
 _TYPES_THAT_ARE_CODES = frozenset({"usage_limit_reached", "usage_not_included", "insufficient_quota"})
 
@@ -104,9 +85,6 @@ _RESPONSE_FIELDS = frozenset({
 # A redacted Anthropic thinking block has no Responses form: it travels to a
 # Responses client as a reasoning item whose wrapped encrypted_content starts so.
 _REDACTED_MARK = "redacted:"
-_TRY_AGAIN = re.compile(r"try again in\s*((?:\d+(?:\.\d+)?(?:ms|h|m|s))+|\d+(?:\.\d+)?\s*seconds?)", re.I)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)")
-_SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 # -- small helpers -------------------------------------------------------------
 
@@ -174,21 +152,6 @@ def _parse_data_url(url: str) -> tuple[str | None, str | None]:
     if not sep or not head.endswith(";base64"):
         return None, None
     return head[: -len(";base64")] or None, data
-
-
-def _data_url(media_type: str | None, data: str, fallback: str) -> str:
-    return f"data:{media_type or fallback};base64,{data}"
-
-
-def _retry_from_message(message: str) -> float | None:
-    """Seconds from "Please try again in 1.5s / 250ms / 1m30s / 20 seconds"."""
-    match = _TRY_AGAIN.search(message)
-    if match is None:
-        return None
-    text = match.group(1)
-    if "second" in text:
-        return float(text.split()[0].removesuffix("seconds").removesuffix("second"))
-    return sum(float(n) * _SECONDS_PER_UNIT[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 def _new_id(prefix: str) -> str:
@@ -515,13 +478,13 @@ def _encode_content(part: ir.Text | ir.Image | ir.File, default_text: str) -> di
     elif isinstance(part, ir.Image):
         out = {"type": "input_image"}
         # A wire image needs a MIME type; PNG is the most common unlabeled one.
-        url = _data_url(part.media_type, part.data, "image/png") if part.data else part.url
+        url = data_url(part.media_type, part.data, "image/png") if part.data else part.url
         if url:
             out["image_url"] = url
     else:
         out = {"type": "input_file"}
         if part.data:
-            out["file_data"] = _data_url(part.media_type, part.data, "application/pdf")
+            out["file_data"] = data_url(part.media_type, part.data, "application/pdf")
         for key, value in (("file_url", part.url), ("file_id", part.file_id), ("filename", part.filename)):
             if value:
                 out[key] = value
@@ -857,14 +820,14 @@ def _encode_response(response: ir.Response) -> dict[str, Any]:
 # -- errors --------------------------------------------------------------------
 
 
-def _error_info(status: int, err: dict[str, Any], fallback: str) -> ir.ErrorInfo:
-    """An OpenAI/Codex error object → ErrorInfo (message, code, retry hint)."""
-    message = err.get("message")
-    message = message if isinstance(message, str) and message else fallback
-    code = err.get("code") if isinstance(err.get("code"), str) else None
-    etype = err.get("type")
+def _error_info(status: int, body: dict[str, Any], fallback: str) -> ir.ErrorInfo:
+    """An OpenAI/Codex error body → ErrorInfo (message, code, retry hint)."""
+    message, code, etype = openai_errors.error_fields(body)
+    message = message or fallback
     if code is None and etype in _TYPES_THAT_ARE_CODES:
         code = etype
+    # Codex usage limits say when they lift; that beats any wording in the message.
+    err = openai_errors.error_source(body)
     retry = None
     resets_in = err.get("resets_in_seconds")
     resets_at = err.get("resets_at")
@@ -873,7 +836,7 @@ def _error_info(status: int, err: dict[str, Any], fallback: str) -> ir.ErrorInfo
     elif isinstance(resets_at, (int, float)) and not isinstance(resets_at, bool):
         retry = max(float(resets_at) - time.time(), 0.0)
     if retry is None:
-        retry = _retry_from_message(message)
+        retry = retry_hint_in_text(message)
     return ir.ErrorInfo(status=status, message=message, code=code, retry_after=retry)
 
 
@@ -885,37 +848,21 @@ def _decode_error(status: int, body: bytes) -> ir.ErrorInfo:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        return ir.ErrorInfo(status=status, message=fallback, retry_after=_retry_from_message(text))
+        return ir.ErrorInfo(status=status, message=fallback, retry_after=retry_hint_in_text(text))
     detail = data.get("detail")  # the Codex backend's 400s: {"detail": "..."}
     if detail is not None and "error" not in data:
         message = detail if isinstance(detail, str) else dumps(detail).decode()
-        return ir.ErrorInfo(status=status, message=message, retry_after=_retry_from_message(message))
-    err = data.get("error")
-    if isinstance(err, str):
-        err = {"message": err}
-    return _error_info(status, err if isinstance(err, dict) else data, fallback)
-
-
-def _error_fields(error: ir.ErrorInfo) -> tuple[str, str | None]:
-    shape = _ERROR_SHAPES.get(error.kind)
-    if shape is None:
-        shape = ("server_error", None) if error.status >= 500 else ("invalid_request_error", None)
-    return shape[0], error.code or shape[1]
-
-
-def _error_body(error: ir.ErrorInfo) -> dict[str, Any]:
-    etype, code = _error_fields(error)
-    return {"error": {"message": error.message, "type": etype, "param": None, "code": code}}
+        return ir.ErrorInfo(status=status, message=message, retry_after=retry_hint_in_text(message))
+    return _error_info(status, data, fallback)
 
 
 def _stream_error(data: dict[str, Any], fallback_status: int) -> ir.ErrorInfo:
     """An ``error`` event or a failed response's ``error`` → ErrorInfo."""
-    err = data.get("error") if isinstance(data.get("error"), dict) else data
-    code = err.get("code") if isinstance(err.get("code"), str) else err.get("type")
     status = data.get("status")
-    if not isinstance(status, int) or isinstance(status, bool):
-        status = _STATUS_FOR_CODE.get(code, fallback_status) if isinstance(code, str) else fallback_status
-    return _error_info(status, err, "upstream stream failed")
+    if not isinstance(status, int) or isinstance(status, bool):  # in-stream: only the code says it
+        _, code, etype = openai_errors.error_fields(data)
+        status = openai_errors.status_for_code(code, etype, fallback_status)
+    return _error_info(status, data, "upstream stream failed")
 
 
 # -- stream decoding -----------------------------------------------------------
@@ -1285,7 +1232,7 @@ class _StreamEncoder:
         self._done = True
 
     def _fail(self, chunks: list[bytes], error: ir.ErrorInfo) -> None:
-        _, code = _error_fields(error)
+        _, code = openai_errors.error_type_and_code(error, _ERROR_TYPES)
         message = error.message
         if error.retry_after is not None and "try again" not in message.lower():
             # Codex reads its back-off from the message text.
@@ -1309,12 +1256,8 @@ class OpenAIResponsesDialect:
         """Client JSON body → IR request; any fault is a DialectError (400)."""
         if not isinstance(body, dict):
             raise DialectError("request body must be a JSON object")
-        try:
+        with reraise_as_dialect_error("invalid Responses request"):
             return _decode_request(body)
-        except DialectError:
-            raise
-        except Exception as exc:  # a shape we did not foresee must still be a 400
-            raise DialectError(f"invalid Responses request: {type(exc).__name__}: {exc}") from exc
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → JSON body for a Responses upstream."""
@@ -1322,12 +1265,8 @@ class OpenAIResponsesDialect:
 
     def decode_response(self, body: Any) -> ir.Response:
         """Upstream response object → IR response."""
-        try:
+        with reraise_as_dialect_error("invalid Responses response", status=502):
             return _decode_response(body)
-        except DialectError:
-            raise
-        except Exception as exc:
-            raise DialectError(f"invalid Responses response: {type(exc).__name__}: {exc}", status=502) from exc
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → response object for a Responses client."""
@@ -1347,7 +1286,7 @@ class OpenAIResponsesDialect:
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """ErrorInfo → ``{"error": {message, type, param, code}}``."""
-        return _error_body(error)
+        return {"error": openai_errors.error_object(error, _ERROR_TYPES)}
 
 
 DIALECT = OpenAIResponsesDialect()
