@@ -28,14 +28,14 @@ async def http():
 
 async def test_keepalive_frames_while_upstream_is_silent(chat_upstream, http):
     frames = chunk_frames("sim-model", ["a", "b"])
-    # First frame, then 1.2 s of silence before the rest.
-    chat_upstream.push(Reply.sse([frames[0], b"".join(frames[1:])], interval=1.2))
+    # First frame, then 2 s of silence before the rest.
+    chat_upstream.push(Reply.sse([frames[0], b"".join(frames[1:])], interval=2.0))
     config = compat_config(chat_upstream, ["sk-test-a"], extra="streaming: {keepalive-seconds: 0.25}")
     async with run_gateway(config) as gw:
         body = {"model": "sim", "stream": True, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
         async with http.post(f"{gw.url}/v1/chat/completions", json=body) as response:
             chat_raw = await response.read()
-        chat_upstream.push(Reply.sse([frames[0], b"".join(frames[1:])], interval=1.2))
+        chat_upstream.push(Reply.sse([frames[0], b"".join(frames[1:])], interval=2.0))
         async with http.post(f"{gw.url}/v1/messages", json=body,
                              headers={"anthropic-version": "2023-06-01"}) as response:
             anthropic_raw = await response.read()
@@ -55,12 +55,13 @@ async def test_client_disconnect_cancels_the_upstream_at_once(chat_upstream, htt
         assert chat_upstream.active == 1
         left_at = time.monotonic()
         response.close()
-        for _ in range(100):
+        for _ in range(250):
             if chat_upstream.disconnects:
                 break
             await asyncio.sleep(0.02)
         assert chat_upstream.disconnects, "the upstream request was not cancelled"
-        assert chat_upstream.disconnects[0] - left_at < 1.0
+        # The stream had ~10 s left; seconds, not the stream's end, is what "at once" means on a loaded machine.
+        assert chat_upstream.disconnects[0] - left_at < 3.0
         assert chat_upstream.active == 0
 
 
