@@ -1,0 +1,53 @@
+"""polyrelay provider: Claude through Anthropic API keys.
+
+The upstream speaks the Anthropic Messages dialect, so the core's defaults
+do all the work: ``x-api-key`` plus ``anthropic-version`` on
+``{base}/v1/messages``, byte-exact pass-through for Anthropic clients (their
+``anthropic-beta`` header included), codec translation for the others, and
+``retry-after`` / ``rate_limit_error`` / 529 ``overloaded_error`` handling.
+
+.. code-block:: yaml
+
+    claude-api-key:
+      - api-key: sk-ant-api03-...
+      - api-key: sk-ant-api03-...
+        base-url: https://anthropic-proxy.example   # optional, replaces https://api.anthropic.com
+"""
+
+from __future__ import annotations
+
+from polyrelay import ModelInfo, Provider, hookimpl, ir
+from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.config import Config
+from polyrelay.types import Credential
+
+NAME = "claude"
+SECTION = "claude-api-key"
+API_BASE = "https://api.anthropic.com"
+MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
+
+
+def _entries(config: Config) -> list[ApiKeyEntry]:
+    return [e for e in config.sections.get(SECTION) or [] if not e.disabled]
+
+
+@hookimpl
+def config_sections() -> dict[str, object]:
+    """This plugin owns the ``claude-api-key`` list (CLIProxyAPI's key and fields)."""
+    return {SECTION: list[ApiKeyEntry]}
+
+
+@hookimpl
+def register_providers(config: Config) -> list[Provider]:
+    """The ``claude`` provider, only when a key is configured (so no unservable model is listed)."""
+    if not _entries(config):
+        return []
+    return [Provider(name=NAME, dialect=ir.ANTHROPIC, urls={"api": API_BASE}, models=[ModelInfo(m) for m in MODELS])]
+
+
+@hookimpl
+def config_credentials(config: Config, provider: Provider) -> list[Credential]:
+    """One credential per enabled ``claude-api-key`` entry."""
+    if provider.name != NAME:
+        return []
+    return credentials_from_entries(NAME, config.sections.get(SECTION))

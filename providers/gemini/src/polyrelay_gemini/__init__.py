@@ -1,0 +1,106 @@
+"""polyrelay provider: Gemini through Google AI Studio API keys (wire notes §3.2).
+
+The upstream speaks the Gemini dialect, so the core's defaults build the
+request (``x-goog-api-key``, ``{base}/models/{model}:generateContent`` or
+``:streamGenerateContent?alt=sse``), clean tool schemas through the codec
+and read ``RetryInfo``.  This plugin adds only what is Google's own:
+
+* a ``base-url`` written CLIProxyAPI's way (the bare host) gets ``/v1beta``;
+* ``API_KEY_INVALID`` arrives as a 400, which would otherwise pass for a
+  request fault: it retires the key instead;
+* a per-day quota's ``RetryInfo`` is short, but the quota only resets at
+  midnight Pacific time: the model cools until then.
+
+.. code-block:: yaml
+
+    gemini-api-key:
+      - api-key: AIzaSy...
+        base-url: https://generativelanguage.googleapis.com/v1beta   # optional
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from polyrelay import ModelInfo, Provider, Verdict, hookimpl, ir, jsonutil
+from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.config import Config
+from polyrelay.credentials import AUTH_COOLDOWN
+from polyrelay.dialects import get_dialect
+from polyrelay.types import Credential
+
+NAME = "gemini"
+SECTION = "gemini-api-key"
+API_BASE = "https://generativelanguage.googleapis.com/v1beta"
+MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
+          "gemini-3-flash-preview")
+_VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
+
+
+@hookimpl
+def config_sections() -> dict[str, object]:
+    """This plugin owns the ``gemini-api-key`` list (CLIProxyAPI's key and fields)."""
+    return {SECTION: list[ApiKeyEntry]}
+
+
+@hookimpl
+def register_providers(config: Config) -> list[Provider]:
+    """The ``gemini`` provider, only when a key is configured (so no unservable model is listed)."""
+    if not any(not e.disabled for e in config.sections.get(SECTION) or []):
+        return []
+    return [Provider(name=NAME, dialect=ir.GEMINI, urls={"api": API_BASE}, models=[ModelInfo(m) for m in MODELS])]
+
+
+@hookimpl
+def config_credentials(config: Config, provider: Provider) -> list[Credential]:
+    """One credential per enabled entry; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
+    if provider.name != NAME:
+        return []
+    credentials = credentials_from_entries(NAME, config.sections.get(SECTION))
+    for credential in credentials:
+        base = (credential.base_url or "").rstrip("/")
+        if base and not _VERSIONED.search(base):
+            credential.base_url = f"{base}/v1beta"
+    return credentials
+
+
+@hookimpl
+def classify_response(status: int, body: bytes) -> Verdict | None:
+    """Google's signals the status alone hides; ``None`` leaves the rest to the core's default."""
+    details = _details(body)
+    if status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
+        return Verdict("next", get_dialect(ir.GEMINI).decode_error(status, body), scope="credential",
+                       cooldown=AUTH_COOLDOWN)
+    quota_ids = [str(v.get("quotaId", "")) for d in details for v in d.get("violations") or [] if isinstance(v, dict)]
+    if status == 429 and any("PerDay" in q for q in quota_ids):
+        error = get_dialect(ir.GEMINI).decode_error(status, body)
+        error.retry_after = _until_pacific_midnight()
+        return Verdict("next", error, scope="model", cooldown=error.retry_after)
+    return None
+
+
+def _details(body: bytes) -> list[dict[str, Any]]:
+    """The ``details`` of a google.rpc.Status body (also inside a streamed one-element array)."""
+    try:
+        data = jsonutil.loads(body)
+    except ValueError:
+        return []
+    data = data[0] if isinstance(data, list) and data else data
+    error = data.get("error") if isinstance(data, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _until_pacific_midnight() -> float:
+    """Seconds until Gemini API daily quotas reset (midnight, US Pacific time)."""
+    try:
+        zone: Any = ZoneInfo("America/Los_Angeles")
+    except ZoneInfoNotFoundError:  # no tz database on this host: standard time is close enough
+        zone = timezone(timedelta(hours=-8))
+    now = datetime.now(zone)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1.0, midnight.timestamp() - time.time())

@@ -1,0 +1,91 @@
+"""polyrelay provider: Qwen through Alibaba Model Studio (DashScope) API keys (wire notes §3.6).
+
+DashScope's compatible mode speaks OpenAI Chat Completions, so the core's
+defaults send ``Authorization: Bearer`` to ``{base}/chat/completions``, pass
+chat clients' bodies through and decode ``reasoning_content`` deltas.  Two
+things are DashScope's own:
+
+* thinking is switched by ``enable_thinking`` / ``thinking_budget``, not
+  ``reasoning_effort``, and is refused on non-stream calls: a translated
+  request that asks for thinking gets the switch, and is streamed upstream
+  (the core aggregates it for a non-stream client);
+* ``insufficient_quota`` (429 or 403) means the key's account is spent, for
+  every model: the key cools, not one model.
+
+.. code-block:: yaml
+
+    qwen-api-key:
+      - api-key: sk-...
+        base-url: https://dashscope-intl.aliyuncs.com/compatible-mode/v1   # optional: keys are per region
+"""
+
+from __future__ import annotations
+
+from polyrelay import ClientRequest, ModelInfo, Provider, UpstreamRequest, Verdict, defaults, hookimpl, ir, jsonutil
+from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.config import Config
+from polyrelay.credentials import AUTH_COOLDOWN
+from polyrelay.dialects import get_dialect
+from polyrelay.types import Credential
+
+NAME = "qwen"
+SECTION = "qwen-api-key"
+API_BASE = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+MODELS = ("qwen3-coder-plus", "qwen3-coder-flash", "qwen3-max", "qwen-plus")
+QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
+
+
+@hookimpl
+def config_sections() -> dict[str, object]:
+    """This plugin owns ``qwen-api-key`` (polyrelay's own key; CLIProxyAPI has none for DashScope)."""
+    return {SECTION: list[ApiKeyEntry]}
+
+
+@hookimpl
+def register_providers(config: Config) -> list[Provider]:
+    """The ``qwen`` provider, only when a key is configured (so no unservable model is listed)."""
+    if not any(not e.disabled for e in config.sections.get(SECTION) or []):
+        return []
+    return [Provider(name=NAME, dialect=ir.OPENAI_CHAT, urls={"api": API_BASE}, models=[ModelInfo(m) for m in MODELS])]
+
+
+@hookimpl
+def config_credentials(config: Config, provider: Provider) -> list[Credential]:
+    """One credential per enabled ``qwen-api-key`` entry."""
+    if provider.name != NAME:
+        return []
+    return credentials_from_entries(NAME, config.sections.get(SECTION))
+
+
+@hookimpl
+def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
+    """DashScope's thinking switch for translated requests; ``None`` (the core's default) otherwise."""
+    if defaults.is_passthrough(provider, request) or request.decoded().thinking is None:
+        return None  # a chat client's own enable_thinking travels as it sent it
+    thinking = request.decoded().thinking
+    # A module-level import of the default would register it as this plugin's own hook.
+    upstream = defaults.translate_request(provider, request, credential)
+    body = jsonutil.loads(upstream.body)
+    # enable_thinking is the switch these models know; reasoning_effort (newest models only) may
+    # not even come next to thinking_budget.
+    body.pop("reasoning_effort", None)
+    body["enable_thinking"] = thinking.enabled and thinking.effort != "none"
+    if body["enable_thinking"] and thinking.budget and thinking.budget > 0:
+        body["thinking_budget"] = thinking.budget
+    if body["enable_thinking"] and not upstream.stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+        upstream.stream = True
+        upstream.headers["accept"] = "text/event-stream"
+    upstream.body = jsonutil.dumps(body)
+    return upstream
+
+
+@hookimpl
+def classify_response(status: int, body: bytes) -> Verdict | None:
+    """A spent account cools the key for every model; other answers get the core's default."""
+    if status not in (403, 429):
+        return None
+    error = get_dialect(ir.OPENAI_CHAT).decode_error(status, body)
+    if error.code not in QUOTA_CODES and "quota exceeded" not in error.message.lower():
+        return None
+    return Verdict("next", error, scope="credential", cooldown=error.retry_after or AUTH_COOLDOWN)

@@ -1,0 +1,213 @@
+"""A fake of DashScope's OpenAI-compatible mode as an API-key holder meets it (wire notes §3.5, §3.6).
+
+``POST /compatible-mode/v1/chat/completions`` on loopback.  Like DashScope
+it checks the bearer key (401 ``invalid_api_key``), the model (404
+``model_not_found``), a non-empty ``messages`` list with known roles,
+every assistant ``tool_calls`` answered by ``tool`` messages, and its
+thinking rules: ``enable_thinking`` must be false on a non-stream call,
+and ``reasoning_effort`` may not come with ``thinking_budget`` (400
+``invalid_parameter_error``).  Errors carry DashScope's top-level
+``request_id``.
+
+Streams are chat chunks: with ``enable_thinking`` the ``reasoning_content``
+deltas come before the ``content`` ones, then the finishing chunk, the usage
+chunk with ``choices: []`` when ``stream_options.include_usage`` asks for it,
+and ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from polyrelay import jsonutil
+from polyrelay.testing.simulator import Recorded, Reply, Simulator
+
+ROLES = frozenset({"system", "user", "assistant", "tool"})
+PROMPT_TOKENS = 10
+REASONING_TOKENS = 7
+
+
+def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
+    """DashScope's compatible-mode error: OpenAI's shape plus ``request_id``."""
+    return {"error": {"message": message, "type": type_, "param": None, "code": code},
+            "request_id": str(uuid.uuid4())}
+
+
+def error_reply(status: int, message: str, type_: str, code: str | None, **headers: str) -> Reply:
+    """An error answer."""
+    return Reply.json(error_body(message, type_, code), status=status, **headers)
+
+
+def invalid_parameter(message: str) -> Reply:
+    """400 ``invalid_parameter_error``."""
+    return error_reply(400, message, "invalid_request_error", "invalid_parameter_error")
+
+
+def rate_limit_reply(retry_after: int | None = 20) -> Reply:
+    """429 ``limit_requests`` (requests per minute exceeded), with ``Retry-After`` when given."""
+    headers = {"retry_after": str(retry_after)} if retry_after is not None else {}
+    return error_reply(429, "Requests rate limit exceeded, please try again later.", "limit_requests",
+                       "limit_requests", **headers)
+
+
+def quota_reply(status: int = 429) -> Reply:
+    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it, §3.5)."""
+    return error_reply(status, "You exceeded your current quota, please check your plan and billing details.",
+                       "insufficient_quota", "insufficient_quota")
+
+
+def completion(model: str, text: str) -> dict[str, Any]:
+    """A non-stream ``chat.completion``."""
+    words = len(text.split())
+    return {
+        "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop", "index": 0,
+                     "logprobs": None}],
+        "object": "chat.completion",
+        "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": words, "total_tokens": PROMPT_TOKENS + words,
+                  "prompt_tokens_details": {"cached_tokens": 0}},
+        "created": int(time.time()), "system_fingerprint": None, "model": model, "id": f"chatcmpl-{uuid.uuid4()}",
+    }
+
+
+def chunk_frames(model: str, pieces: list[str], reasoning: list[str], include_usage: bool,
+                 tool: tuple[str, str, str] | None = None) -> list[bytes]:
+    """SSE frames of a DashScope stream: reasoning, content, an optional tool call, finish, usage, [DONE].
+
+    ``tool`` is ``(call id, name, arguments JSON)``: its first delta names
+    the call, the arguments follow in fragments carrying only ``index``.
+    """
+    cid, created = f"chatcmpl-{uuid.uuid4()}", int(time.time())
+
+    def frame(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        body = {"choices": choices, "object": "chat.completion.chunk", "usage": usage, "created": created,
+                "system_fingerprint": None, "model": model, "id": cid}
+        if usage is None and not include_usage:
+            del body["usage"]
+        return b"data: " + jsonutil.dumps(body) + b"\n\n"
+
+    def delta(fields: dict[str, Any], finish: str | None = None) -> bytes:
+        return frame([{"delta": fields, "finish_reason": finish, "index": 0, "logprobs": None}])
+
+    first = {"content": None, "role": "assistant", "reasoning_content": ""} if reasoning else \
+        {"content": "", "role": "assistant", "reasoning_content": None}
+    frames = [delta(first)]
+    frames += [delta({"content": None, "reasoning_content": r}) for r in reasoning]
+    frames += [delta({"content": p, "reasoning_content": None}) for p in pieces]
+    if tool is not None:
+        call_id, name, arguments = tool
+        frames.append(delta({"content": None, "tool_calls": [
+            {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}]}))
+        half = len(arguments) // 2
+        frames += [delta({"content": None, "tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+                   for part in (arguments[:half], arguments[half:])]
+    frames.append(delta({"content": "", "reasoning_content": None}, "tool_calls" if tool else "stop"))
+    if include_usage:
+        words = len("".join(pieces).split())
+        thoughts = REASONING_TOKENS if reasoning else 0
+        usage: dict[str, Any] = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": words + thoughts,
+                                 "total_tokens": PROMPT_TOKENS + words + thoughts,
+                                 "prompt_tokens_details": {"cached_tokens": 0}}
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
+        frames.append(frame([], usage))
+    frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+def tool_call_reply(model: str, name: str, arguments: dict[str, Any], stream: bool) -> Reply:
+    """An answer calling function ``name`` (finish reason ``tool_calls``)."""
+    call_id, text = f"call_{uuid.uuid4().hex[:24]}", jsonutil.dumps(arguments).decode()
+    if stream:
+        return Reply.sse(chunk_frames(model, [], [], include_usage=True, tool=(call_id, name, text)))
+    body = completion(model, "")
+    body["choices"][0].update(finish_reason="tool_calls", message={"role": "assistant", "content": "", "tool_calls": [
+        {"id": call_id, "type": "function", "index": 0, "function": {"name": name, "arguments": text}}]})
+    return Reply.json(body)
+
+
+def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
+    """Every assistant ``tool_calls`` answered by ``tool`` messages right after it, and no stray ``tool`` message."""
+    pending: list[str] = []
+    for index, message in enumerate(messages):
+        if message["role"] == "tool":
+            if message.get("tool_call_id") not in pending:
+                return "messages with role 'tool' must be a response to a preceeding message with 'tool_calls'."
+            pending.remove(message["tool_call_id"])
+            continue
+        if pending:
+            return ('An assistant message with "tool_calls" must be followed by tool messages responding to each '
+                    f'"tool_call_id". The following tool_call_ids did not have response messages: {pending[0]} '
+                    f"(before messages[{index}])")
+        pending = [c.get("id") for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+    return None
+
+
+def body_problem(body: Any, models: set[str] | None) -> Reply | None:
+    """DashScope's answer to an invalid chat body, or None."""
+    if not isinstance(body, dict):
+        return invalid_parameter("The request body is not valid JSON.")
+    model = body.get("model")
+    if not model or (models is not None and model not in models):
+        return error_reply(404, f"The model `{model or ''}` does not exist or you do not have access to it.",
+                           "invalid_request_error", "model_not_found")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return invalid_parameter("Input should be a non-empty list: messages")
+    if any(not isinstance(m, dict) or m.get("role") not in ROLES for m in messages):
+        return invalid_parameter("Role must be in [system, user, assistant, tool]")
+    if problem := _tool_message_problem(messages):
+        return invalid_parameter(problem)
+    if body.get("enable_thinking") and not body.get("stream"):
+        return invalid_parameter("parameter.enable_thinking must be set to false for non-streaming calls")
+    if "reasoning_effort" in body and "thinking_budget" in body:
+        return invalid_parameter("parameter.reasoning_effort cannot be used together with parameter.thinking_budget")
+    return None
+
+
+class DashScopeSimulator(Simulator):
+    """``POST /compatible-mode/v1/chat/completions`` (API base ``{root}/compatible-mode/v1``)."""
+
+    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+                 reply_text: str = "Hello from the DashScope simulator.",
+                 reasoning_text: str = "The user asks for a greeting, so greet.") -> None:
+        super().__init__()
+        self.keys = keys
+        self.models = models
+        self.reply_text = reply_text
+        self.reasoning_text = reasoning_text
+
+    @property
+    def api_base(self) -> str:
+        """What a ``qwen-api-key`` entry's ``base-url`` is set to."""
+        return f"{self.base_url}/compatible-mode/v1"
+
+    def routes(self) -> list[web.RouteDef]:
+        """The compatible-mode chat endpoint."""
+        return [web.post("/compatible-mode/v1/chat/completions", self.handle)]
+
+    def check(self, recorded: Recorded) -> Reply | None:
+        """The bearer key, then the body, in DashScope's words."""
+        auth = recorded.headers.get("authorization", "")
+        if self.keys is not None and (not auth.startswith("Bearer ") or auth[7:] not in self.keys):
+            return error_reply(401, "Incorrect API key provided. ", "invalid_request_error", "invalid_api_key")
+        try:
+            body = recorded.json()
+        except ValueError:
+            return invalid_parameter("The request body is not valid JSON.")
+        return body_problem(body, self.models)
+
+    def default_reply(self, recorded: Recorded) -> Reply:
+        """Answer with :attr:`reply_text`, reasoning first when ``enable_thinking`` is on."""
+        body = recorded.json()
+        if not body.get("stream"):
+            return Reply.json(completion(body["model"], self.reply_text))
+        words = self.reply_text.split(" ")
+        pieces = [w if i == 0 else f" {w}" for i, w in enumerate(words)]
+        half = len(self.reasoning_text) // 2
+        reasoning = [self.reasoning_text[:half], self.reasoning_text[half:]] if body.get("enable_thinking") else []
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return Reply.sse(chunk_frames(body["model"], pieces, reasoning, include_usage))
