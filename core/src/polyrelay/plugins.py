@@ -28,6 +28,19 @@ class PluginLoadError(RuntimeError):
     """A plugin could not be imported or registered."""
 
 
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus the distribution each entry-point plugin came from.
+
+    pluggy records distributions only for its own loader; ours honours the
+    allow/block lists, so it keeps the record itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("polyrelay")
+        #: entry-point name → (distribution name, version)
+        self.distributions: dict[str, tuple[str, str]] = {}
+
+
 def _names(value: str | None) -> set[str] | None:
     if value is None:
         return None
@@ -36,7 +49,7 @@ def _names(value: str | None) -> set[str] | None:
 
 def make_plugin_manager(
     environ: dict[str, str] | None = None, extra_plugins: list[tuple[str, object]] = ()
-) -> pluggy.PluginManager:
+) -> PluginManager:
     """A plugin manager with the core's hooks, the defaults and every allowed plugin.
 
     ``extra_plugins`` registers ``(name, plugin)`` pairs directly (tests,
@@ -46,7 +59,7 @@ def make_plugin_manager(
     allow = _names(environ.get("POLYRELAY_PLUGINS"))
     block = _names(environ.get("POLYRELAY_DISABLE_PLUGINS")) or set()
 
-    pm = pluggy.PluginManager("polyrelay")
+    pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     pm.register(defaults, name="polyrelay.defaults")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -59,6 +72,8 @@ def make_plugin_manager(
         except Exception as exc:  # any import failure is fatal and must name the plugin
             raise PluginLoadError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}") from exc
         pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            pm.distributions[ep.name] = (ep.dist.name, ep.dist.version)
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
     try:
@@ -70,10 +85,10 @@ def make_plugin_manager(
 
 def plugin_distributions(pm: pluggy.PluginManager) -> list[tuple[str, str, str]]:
     """``(plugin name, distribution, version)`` for every registered plugin."""
-    dists = {id(plugin): (dist.project_name, dist.version) for plugin, dist in pm.list_plugin_distinfo()}
+    dists = pm.distributions if isinstance(pm, PluginManager) else {}
     rows = []
-    for name, plugin in pm.list_name_plugin():
-        project, version = dists.get(id(plugin), ("polyrelay (built in)", ""))
+    for name, _plugin in pm.list_name_plugin():
+        project, version = dists.get(name, ("polyrelay (built in)", ""))
         rows.append((name, project, version))
     return sorted(rows)
 

@@ -108,7 +108,7 @@ def test_codex_capture_decodes() -> None:
     assert exec_tool.strict is False and exec_tool.parameters is not None
     assert "cmd" in exec_tool.parameters["properties"]
     assert request.tool_choice == ir.ToolChoice(mode="auto", parallel=True)
-    assert request.thinking == ir.ThinkingConfig(effort="medium")
+    assert request.thinking == ir.ThinkingConfig(effort="medium", include_thoughts=False)
     ext = request.extensions[NAME]
     assert ext["store"] is False and ext["include"] == ["reasoning.encrypted_content"]
     assert ext["text"] == {"verbosity": "low"} and "client_metadata" in ext and "prompt_cache_key" in ext
@@ -335,10 +335,12 @@ def test_foreign_ir_encodes_to_responses_conventions() -> None:
 
 @pytest.mark.parametrize("thinking,wire", [
     (ir.ThinkingConfig(enabled=False), {"effort": "none"}),
-    (ir.ThinkingConfig(effort="max"), {"effort": "xhigh"}),
-    (ir.ThinkingConfig(budget=-1), {}),
-    (ir.ThinkingConfig(budget=100000), {"effort": "xhigh"}),
-    (ir.ThinkingConfig(adaptive=True, effort="low"), {"effort": "low"}),
+    # Thinking on and nothing said about showing it (Anthropic, Gemini clients): ask for a summary.
+    (ir.ThinkingConfig(effort="max"), {"effort": "xhigh", "summary": "auto"}),
+    (ir.ThinkingConfig(budget=-1), {"summary": "auto"}),
+    (ir.ThinkingConfig(budget=100000), {"effort": "xhigh", "summary": "auto"}),
+    (ir.ThinkingConfig(adaptive=True, effort="low"), {"effort": "low", "summary": "auto"}),
+    (ir.ThinkingConfig(effort="low", include_thoughts=False), {"effort": "low"}),
 ])
 def test_reasoning_config_encoding(thinking: ir.ThinkingConfig, wire: dict[str, Any]) -> None:
     assert DIALECT.encode_request(ir.Request(model="m", thinking=thinking))["reasoning"] == wire

@@ -433,7 +433,9 @@ def _decode_request(body: dict[str, Any]) -> ir.Request:
             enabled=effort != "none",
             effort=effort,
             summary=summary,
-            include_thoughts=None if summary is None else summary != "none",
+            # No summary asked means no reasoning text wanted: say so, so that
+            # other encoders do not read the silence as "show thoughts".
+            include_thoughts=summary is not None and summary != "none",
         )
         if rest := _rest(reasoning, ("effort", "summary")):
             ext["reasoning"] = rest
@@ -635,7 +637,12 @@ def _encode_reasoning(thinking: ir.ThinkingConfig) -> dict[str, Any]:
     effort = _EFFORT_TO_WIRE.get(effort, effort) if effort is not None else None
     if effort is not None:
         out["effort"] = effort
-    summary = thinking.summary or ("auto" if thinking.include_thoughts else None)
+    # Unsaid (None) means a dialect that shows thoughts whenever thinking is
+    # on (Anthropic, Gemini): ask for a summary, or the client gets no thinking.
+    show = thinking.include_thoughts
+    if show is None:
+        show = thinking.enabled and effort != "none"
+    summary = thinking.summary or ("auto" if show else None)
     if summary is not None:
         out["summary"] = summary
     return out
