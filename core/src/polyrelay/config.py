@@ -100,13 +100,35 @@ def _kebab(name: str) -> str:
     return name.replace("_", "-")
 
 
+def _strict_str(value: Any, _kind: type) -> str:
+    # cattrs would call str() on anything, turning a mapping into "{'name': ...}".
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # YAML reads an all-digit key as a number
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
 def make_converter() -> cattrs.Converter:
-    """A converter that reads kebab-case keys into snake_case attrs fields."""
+    """A converter that reads kebab-case keys into snake_case attrs fields.
+
+    An attrs class with a ``from_string`` classmethod also accepts a plain
+    string in place of a mapping (``models: [gemini-2.5-pro]``).
+    """
     converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict_str)
 
     def structure_factory(cls: type) -> Any:
         overrides = {a.name: override(rename=_kebab(a.name)) for a in attrs.fields(cls)}
-        return make_dict_structure_fn(cls, converter, **overrides)
+        from_mapping = make_dict_structure_fn(cls, converter, **overrides)
+        from_string = getattr(cls, "from_string", None)
+        if from_string is None:
+            return from_mapping
+
+        def structure(data: Any, kind: type) -> Any:
+            return from_string(data) if isinstance(data, str) else from_mapping(data, kind)
+
+        return structure
 
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     return converter

@@ -24,6 +24,11 @@ hookimpl = pluggy.HookimplMarker("polyrelay")
 
 #: Request faults: the request itself is wrong, so no credential is to blame.
 REQUEST_FAULTS = frozenset({400, 409, 413, 422})
+#: Error codes (OpenAI, DashScope) meaning the whole account is out of credit,
+#: for every model and until someone pays: a short per-model back-off would
+#: only burn requests.
+ACCOUNT_QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
+ACCOUNT_QUOTA_COOLDOWN = 30 * 60.0
 
 
 def _auth_headers(dialect: str, credential: Credential) -> dict[str, str]:
@@ -135,6 +140,8 @@ def classify_response(provider: Provider, status: int, headers: Mapping[str, str
         return Verdict("fail", error)
     if status == 401:
         return Verdict("refresh", error, scope="credential")
+    if status in (403, 429) and error.code in ACCOUNT_QUOTA_CODES:
+        return Verdict("next", error, scope="credential", cooldown=error.retry_after or ACCOUNT_QUOTA_COOLDOWN)
     if status in (402, 403):
         return Verdict("next", error, scope="credential", cooldown=error.retry_after)
     return Verdict("next", error, scope="model", cooldown=error.retry_after)

@@ -22,18 +22,12 @@ from __future__ import annotations
 import attrs
 
 from polyrelay import ir
-from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.apikeys import ApiKeyEntry, ModelEntry, credentials_from_entries
 from polyrelay.config import Config
 from polyrelay.plugins import hookimpl
 from polyrelay.types import Credential, ModelInfo, Provider
 
 SECTION = "openai-compatibility"
-
-
-@attrs.define
-class ModelEntry:
-    name: str
-    alias: str = ""
 
 
 @attrs.define

@@ -17,7 +17,7 @@ do all the work: ``x-api-key`` plus ``anthropic-version`` on
 from __future__ import annotations
 
 from polyrelay import ModelInfo, Provider, hookimpl, ir
-from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.apikeys import ApiKeyProvider
 from polyrelay.config import Config
 from polyrelay.types import Credential
 
@@ -27,27 +27,23 @@ API_BASE = "https://api.anthropic.com"
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
 
 
-def _entries(config: Config) -> list[ApiKeyEntry]:
-    return [e for e in config.sections.get(SECTION) or [] if not e.disabled]
+KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.ANTHROPIC, urls={"api": API_BASE},
+                                                      models=[ModelInfo(m) for m in MODELS]))
 
 
 @hookimpl
 def config_sections() -> dict[str, object]:
-    """This plugin owns the ``claude-api-key`` list (CLIProxyAPI's key and fields)."""
-    return {SECTION: list[ApiKeyEntry]}
+    """This plugin owns the ``claude-api-key`` list."""
+    return KEYS.sections()
 
 
 @hookimpl
 def register_providers(config: Config) -> list[Provider]:
-    """The ``claude`` provider, only when a key is configured (so no unservable model is listed)."""
-    if not _entries(config):
-        return []
-    return [Provider(name=NAME, dialect=ir.ANTHROPIC, urls={"api": API_BASE}, models=[ModelInfo(m) for m in MODELS])]
+    """The provider, when at least one key is configured."""
+    return KEYS.providers(config)
 
 
 @hookimpl
 def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled ``claude-api-key`` entry."""
-    if provider.name != NAME:
-        return []
-    return credentials_from_entries(NAME, config.sections.get(SECTION))
+    """One credential per enabled key."""
+    return KEYS.credentials(config, provider)

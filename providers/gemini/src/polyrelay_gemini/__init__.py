@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from polyrelay import ModelInfo, Provider, Verdict, hookimpl, ir, jsonutil
-from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.apikeys import ApiKeyProvider
 from polyrelay.config import Config
 from polyrelay.credentials import AUTH_COOLDOWN
 from polyrelay.dialects import get_dialect
@@ -41,26 +41,26 @@ MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
+KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.GEMINI, urls={"api": API_BASE},
+                                                      models=[ModelInfo(m) for m in MODELS]))
+
+
 @hookimpl
 def config_sections() -> dict[str, object]:
-    """This plugin owns the ``gemini-api-key`` list (CLIProxyAPI's key and fields)."""
-    return {SECTION: list[ApiKeyEntry]}
+    """This plugin owns the ``gemini-api-key`` list."""
+    return KEYS.sections()
 
 
 @hookimpl
 def register_providers(config: Config) -> list[Provider]:
-    """The ``gemini`` provider, only when a key is configured (so no unservable model is listed)."""
-    if not any(not e.disabled for e in config.sections.get(SECTION) or []):
-        return []
-    return [Provider(name=NAME, dialect=ir.GEMINI, urls={"api": API_BASE}, models=[ModelInfo(m) for m in MODELS])]
+    """The provider, when at least one key is configured."""
+    return KEYS.providers(config)
 
 
 @hookimpl
 def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled entry; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
-    if provider.name != NAME:
-        return []
-    credentials = credentials_from_entries(NAME, config.sections.get(SECTION))
+    """One credential per enabled key; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
+    credentials = KEYS.credentials(config, provider)
     for credential in credentials:
         base = (credential.base_url or "").rstrip("/")
         if base and not _VERSIONED.search(base):

@@ -22,7 +22,7 @@ things are DashScope's own:
 from __future__ import annotations
 
 from polyrelay import ClientRequest, ModelInfo, Provider, UpstreamRequest, Verdict, defaults, hookimpl, ir, jsonutil
-from polyrelay.apikeys import ApiKeyEntry, credentials_from_entries
+from polyrelay.apikeys import ApiKeyProvider
 from polyrelay.config import Config
 from polyrelay.credentials import AUTH_COOLDOWN
 from polyrelay.dialects import get_dialect
@@ -32,29 +32,28 @@ NAME = "qwen"
 SECTION = "qwen-api-key"
 API_BASE = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 MODELS = ("qwen3-coder-plus", "qwen3-coder-flash", "qwen3-max", "qwen-plus")
-QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
+
+
+KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.OPENAI_CHAT, urls={"api": API_BASE},
+                                                      models=[ModelInfo(m) for m in MODELS]))
 
 
 @hookimpl
 def config_sections() -> dict[str, object]:
-    """This plugin owns ``qwen-api-key`` (polyrelay's own key; CLIProxyAPI has none for DashScope)."""
-    return {SECTION: list[ApiKeyEntry]}
+    """This plugin owns the ``qwen-api-key`` list."""
+    return KEYS.sections()
 
 
 @hookimpl
 def register_providers(config: Config) -> list[Provider]:
-    """The ``qwen`` provider, only when a key is configured (so no unservable model is listed)."""
-    if not any(not e.disabled for e in config.sections.get(SECTION) or []):
-        return []
-    return [Provider(name=NAME, dialect=ir.OPENAI_CHAT, urls={"api": API_BASE}, models=[ModelInfo(m) for m in MODELS])]
+    """The provider, when at least one key is configured."""
+    return KEYS.providers(config)
 
 
 @hookimpl
 def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled ``qwen-api-key`` entry."""
-    if provider.name != NAME:
-        return []
-    return credentials_from_entries(NAME, config.sections.get(SECTION))
+    """One credential per enabled key."""
+    return KEYS.credentials(config, provider)
 
 
 @hookimpl
@@ -86,6 +85,7 @@ def classify_response(status: int, body: bytes) -> Verdict | None:
     if status not in (403, 429):
         return None
     error = get_dialect(ir.OPENAI_CHAT).decode_error(status, body)
-    if error.code not in QUOTA_CODES and "quota exceeded" not in error.message.lower():
+    # Coded quota errors are the core default's; DashScope sometimes says it only in words.
+    if "quota exceeded" not in error.message.lower():
         return None
     return Verdict("next", error, scope="credential", cooldown=error.retry_after or AUTH_COOLDOWN)
