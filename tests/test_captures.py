@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from polyrelay import ModelInfo, Provider, hookimpl, ir, jsonutil
 from polyrelay.dialects import get_dialect
 from polyrelay.sse import SSEParser
