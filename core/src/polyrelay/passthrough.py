@@ -71,8 +71,6 @@ class PassthroughDecoder:
         raw = event.raw
         if self._patch is not None:
             raw = self._patch(raw)
-        if not raw.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
-            raw = raw.rstrip(b"\r\n") + b"\n\n"
         error = get_dialect(self.dialect).decode_error(502, event.data.encode()) if is_error else None
         return RawFrame(raw, terminal, error)
 

@@ -17,35 +17,41 @@ class SSEEvent:
 
     event: str | None
     data: str
-    raw: bytes  # the frame's bytes as received, blank line included
+    raw: bytes  # the frame's bytes, blank line included (line ends normalised to LF)
 
 
 class SSEParser:
-    """Incremental SSE parser: ``feed(bytes)`` returns completed events."""
+    """Incremental SSE parser: ``feed(bytes)`` returns completed events.
+
+    Linear in the bytes fed: line ends are normalised to ``\n`` once per
+    chunk (only when a ``\r`` is present), then a cursor walks the blank
+    lines.  Frames are returned with ``\n`` line ends.
+    """
 
     def __init__(self) -> None:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return every event that is now complete."""
-        self._buffer += chunk
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in buffer:
+            buffer = _normalise(buffer)
         events: list[SSEEvent] = []
-        while True:
-            end, sep_len = _find_frame_end(self._buffer)
-            if end < 0:
-                return events
-            raw = self._buffer[: end + sep_len]
-            self._buffer = self._buffer[end + sep_len :]
-            event = _parse_frame(raw)
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            event = _parse_frame(buffer[start : end + 2])
             if event is not None:
                 events.append(event)
+            start = end + 2
+        self._buffer = buffer[start:] if start else buffer
+        return events
 
     def close(self) -> list[SSEEvent]:
         """End of stream: a last event without its blank line still counts."""
         rest, self._buffer = self._buffer, b""
         if not rest.strip():
             return []
-        event = _parse_frame(rest)
+        event = _parse_frame(rest.rstrip(b"\r\n") + b"\n\n")
         return [event] if event is not None else []
 
     @property
@@ -54,21 +60,31 @@ class SSEParser:
         return self._buffer
 
 
-def _find_frame_end(buffer: bytes) -> tuple[int, int]:
-    """Position and length of the first blank-line separator, or (-1, 0)."""
-    best, best_len = -1, 0
-    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-        pos = buffer.find(sep)
-        if pos >= 0 and (best < 0 or pos < best):
-            best, best_len = pos, len(sep)
-    return best, best_len
+def _normalise(buffer: bytes) -> bytes:
+    """CRLF and lone CR → LF; a trailing CR waits, since its LF may be in the next chunk."""
+    held = buffer.endswith(b"\r")
+    if held:
+        buffer = buffer[:-1]
+    buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return buffer + b"\r" if held else buffer
 
 
 def _parse_frame(raw: bytes) -> SSEEvent | None:
-    text = raw.decode("utf-8", errors="replace")
+    # Fast paths for the two shapes every upstream sends: one data line, or
+    # one event line and one data line.
+    if raw.startswith(b"data: ") and raw.count(b"\n") == 2:
+        return SSEEvent(event=None, data=raw[6:-2].decode("utf-8", errors="replace"), raw=raw)
+    if raw.startswith(b"event: ") and raw.count(b"\n") == 3:
+        line_end = raw.index(b"\n")
+        if raw.startswith(b"data: ", line_end + 1):
+            return SSEEvent(
+                event=raw[7:line_end].decode("utf-8", errors="replace"),
+                data=raw[line_end + 7 : -2].decode("utf-8", errors="replace"),
+                raw=raw,
+            )
     name: str | None = None
     data: list[str] = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    for line in raw.decode("utf-8", errors="replace").split("\n"):
         if not line or line.startswith(":"):
             continue
         field, _, value = line.partition(":")
