@@ -73,7 +73,10 @@ async def run(
     hconfig = HypercornConfig()
     hconfig.bind = [f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"]
     hconfig.accesslog = None
-    hconfig.keep_alive_timeout = 75
+    # hypercorn 0.18 does not close an idle keep-alive connection when the
+    # client closes it; the socket sits in CLOSE-WAIT until this timer fires.
+    # A short timer bounds that (a reconnect costs a client little).
+    hconfig.keep_alive_timeout = 5
     hconfig.graceful_timeout = 2
     log.info(
         "polyrelay serving on %s with %d provider(s), %d credential(s)",
