@@ -252,3 +252,18 @@ async def test_overhead_header_excludes_upstream_time(chat_upstream, http):
         answer = await ask(http, gw.url, ir.OPENAI_CHAT, "sim")
     overhead = float(answer.headers["x-polyrelay-overhead-ms"])
     assert 0 <= overhead < 400, "half a second upstream must not count as gateway overhead"
+
+
+async def test_disconnect_during_non_stream_keepalive_cancels_the_upstream(chat_upstream, http):
+    chat_upstream.push(Reply.json(completion("sim-model", "late"), delay=5))
+    config = compat_config(chat_upstream, ["sk-test-a"], extra="nonstream-keepalive-interval: 0.1")
+    async with run_gateway(config) as gw:
+        body = {"model": "sim", "messages": [{"role": "user", "content": "x"}]}
+        response = await http.post(f"{gw.url}/v1/chat/completions", json=body)
+        assert await response.content.readexactly(1) == b"\n"
+        response.close()
+        for _ in range(150):
+            if chat_upstream.disconnects:
+                break
+            await asyncio.sleep(0.02)
+    assert chat_upstream.disconnects

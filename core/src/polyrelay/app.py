@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import pluggy
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +32,42 @@ from polyrelay.types import ClientRequest
 log = logging.getLogger("polyrelay.app")
 
 
+class ClientGone(Exception):
+    """The client disconnected; the work done for it was cancelled."""
+
+
+@contextlib.asynccontextmanager
+async def cancelled_on_disconnect(receive: Receive) -> AsyncIterator[None]:
+    """Cancel the current task the moment the client disconnects.
+
+    One watcher task per request.  The cancellation reaches whatever the
+    request awaits (an upstream request, a stream read), whose cleanup
+    closes the upstream connection; the block then raises
+    :class:`ClientGone`.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        raise ClientGone from None
+    finally:
+        watcher.cancel()
+
+
 class StreamingBody(StreamingResponse):
     """A streaming response that always watches for the client leaving.
 
@@ -43,16 +78,9 @@ class StreamingBody(StreamingResponse):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with anyio.create_task_group() as group:
-
-            async def stream() -> None:
-                with contextlib.suppress(OSError):
-                    await self.stream_response(send)
-                group.cancel_scope.cancel()
-
-            group.start_soon(stream)
-            await self.listen_for_disconnect(receive)
-            group.cancel_scope.cancel()
+        with contextlib.suppress(ClientGone, OSError):
+            async with cancelled_on_disconnect(receive):
+                await self.stream_response(send)
 
 
 class BodyTooLarge(Exception):
@@ -215,22 +243,23 @@ class App:
     async def _serve(self, request: Request, client: ClientRequest) -> Response:
         """Run the gateway, cancelling the upstream if the client leaves first."""
         started = time.perf_counter()
-        work = asyncio.ensure_future(self.gateway.serve(client))
-        gone = asyncio.ensure_future(_wait_disconnect(request.receive))
         interval = self.config.nonstream_keepalive_interval if not client.stream else 0.0
         try:
-            done, _ = await asyncio.wait({work, gone}, timeout=interval or None,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-        if work not in done:
-            if not done and interval:
-                return StreamingBody(_blank_lines_until(work, interval), media_type="application/json")
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await work
+            async with cancelled_on_disconnect(request.receive):
+                if interval:
+                    work = asyncio.ensure_future(self.gateway.serve(client))
+                    try:
+                        done, _ = await asyncio.wait({work}, timeout=interval)
+                    except asyncio.CancelledError:
+                        work.cancel()  # the client left: so does the upstream request
+                        raise
+                    if not done:
+                        return StreamingBody(_blank_lines_until(work, interval), media_type="application/json")
+                    response = work.result()
+                else:
+                    response = await self.gateway.serve(client)
+        except ClientGone:
             return Response(status_code=499)
-        response = work.result()
         if isinstance(response, StreamingResponse):
             return StreamingBody(response.body_iterator, status_code=response.status_code,
                                  headers=dict(response.headers))
@@ -342,13 +371,6 @@ class App:
 def _gemini_model_entry(model: str) -> dict[str, Any]:
     return {"name": f"models/{model}", "displayName": model,
             "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 async def _blank_lines_until(work: asyncio.Future[Response], interval: float) -> AsyncIterator[bytes]:

@@ -44,7 +44,6 @@ class StreamPump:
         self.reader = reader
         self.state = state
         self._translate = translate
-        self._pending: asyncio.Future[bytes] | None = None
         self.done = False
 
     async def next_items(self, timeout: float | None) -> list[StreamItem] | None:
@@ -52,16 +51,15 @@ class StreamPump:
 
         At the end of the body, the decoder is flushed, and a stream that
         ended without its terminal event gets a :class:`ir.StreamError`.
-        The pending read survives a timeout, so no bytes are lost.
+        A timeout cancels the read itself: aiohttp consumes nothing until
+        ``readany`` returns, so no bytes are lost, and no task is spawned
+        per chunk.
         """
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self.reader.read_chunk())
-        done, _ = await asyncio.wait({self._pending}, timeout=timeout)
-        if not done:
-            return None
-        future, self._pending = self._pending, None
         try:
-            data = future.result()
+            async with asyncio.timeout(timeout):
+                data = await self.reader.read_chunk()
+        except TimeoutError:
+            return None
         except UPSTREAM_ERRORS as exc:
             self.done = True
             return [ir.StreamError(cut_error(exc.__class__.__name__))]
@@ -76,9 +74,6 @@ class StreamPump:
 
     def close(self) -> None:
         """Stop reading and drop the upstream connection (idempotent)."""
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
         self.reader.response.close()
 
 
