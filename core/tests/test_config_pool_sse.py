@@ -210,3 +210,24 @@ def test_a_mapping_where_a_string_belongs_is_an_error_not_a_stringified_dict():
     with pytest.raises(ConfigError, match=r"expected str @ openai-compatibility\[0\]\.api-key-entries\[0\]\.api-key"):
         load(config_text=text, environ={})
     assert load(config_text="api-keys: [12345678]", environ={})[0].api_keys == ["12345678"]
+
+
+@pytest.mark.parametrize("spacing", [b'"model":"a-1"', b'"model": "a-1"', b'"model" :  "a-1"'])
+def test_request_model_rename_touches_nothing_else(spacing):
+    from polyrelay.passthrough import patch_request_model
+
+    body = b'{"messages":[{"content":"say \\"model\\": \\"a-1\\""}],' + spacing + b',"x":1.10}'
+    patched = patch_request_model(body, "a-1", "b/2")
+    assert patched == body.replace(spacing, spacing.replace(b"a-1", b"b/2"))
+    assert patch_request_model(b'{"model":"a","meta":{"model":"a"}}', "a", "b") is None, "ambiguous: re-serialize"
+
+
+def test_stream_frame_model_rename():
+    from polyrelay.passthrough import model_patch
+
+    patch = model_patch("up-1", "client")
+    frame = b'data: {"id":"x","model":"up-1","choices":[]}\n\n'
+    assert patch(frame) == frame.replace(b"up-1", b"client")
+    assert patch(b'data: {"model" : "up-1"}\n\n') == b'data: {"model" : "client"}\n\n'
+    assert patch(b'data: {"text":"no model here"}\n\n') == b'data: {"text":"no model here"}\n\n'
+    assert model_patch("same", "same") is None

@@ -19,7 +19,7 @@ import attrs
 import pluggy
 from starlette.responses import Response, StreamingResponse
 
-from polyrelay import aggregate, ir, jsonutil
+from polyrelay import aggregate, defaults, ir, jsonutil
 from polyrelay.config import Config
 from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
 from polyrelay.defaults import is_passthrough
@@ -81,6 +81,10 @@ class Gateway:
             disable_cooling=config.disable_cooling,
         )
         self.sessions = Sessions(config.proxy_url)
+        # Calling the hook costs a fan-out per attempt; skip it when only the core's default answers.
+        self._plugins_select = any(
+            impl.plugin is not defaults for impl in pm.hook.select_credential.get_hookimpls()
+        )
         self._load_credentials()
 
     # -- start-up ------------------------------------------------------------
@@ -175,11 +179,12 @@ class Gateway:
         self, candidates: list[Credential], by_provider: dict[str, tuple[Binding, str]], client: ClientRequest
     ) -> Credential:
         provider = by_provider[candidates[0].provider][0].provider
-        chosen = self.pm.hook.select_credential(
-            provider=provider, model=client.model, candidates=candidates, request=client
-        )
-        if chosen is not None and chosen in candidates:
-            return chosen
+        if self._plugins_select:
+            chosen = self.pm.hook.select_credential(
+                provider=provider, model=client.model, candidates=candidates, request=client
+            )
+            if chosen is not None and chosen in candidates:
+                return chosen
         return self.pool.choose(candidates, f"{provider.name}:{client.model}")
 
     async def _attempt(self, binding: Binding, credential: Credential, client: ClientRequest) -> Outcome:
@@ -309,6 +314,8 @@ class Gateway:
         else:
             encoder_request = attrs.evolve(client.decoded(), model=client.model)
             writer = FrameWriter(dialect.stream_encoder(encoder_request, sse=client.sse), client.dialect)
+        # Committed: no retry will need the request body again, and a stream can live for minutes.
+        client.release_body()
         body = client_stream(pump, writer, first, keepalive if client.sse else 0.0, dialect.keepalive_frame)
         media_type = "text/event-stream" if client.sse else "application/json"
         return Outcome(response=StreamingResponse(body, media_type=media_type, headers=SSE_HEADERS))

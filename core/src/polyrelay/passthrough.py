@@ -7,6 +7,7 @@ because nothing here parses JSON except an error frame.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import attrs
 
@@ -75,14 +76,31 @@ class PassthroughDecoder:
         return RawFrame(raw, terminal, error)
 
 
-def model_patch(upstream_model: str, client_model: str):  # type: ignore[no-untyped-def]
-    """A bytes → bytes function that renames the model, or None when nothing changes."""
+def _model_field(model: str, space: bool) -> bytes:
+    return (b'"model": ' if space else b'"model":') + jsonutil.dumps(model)
+
+
+def _model_pattern(model: str) -> re.Pattern[bytes]:
+    return re.compile(rb'("model"\s*:\s*)"' + re.escape(jsonutil.dumps(model)[1:-1]) + rb'"')
+
+
+def model_patch(upstream_model: str, client_model: str) -> Callable[[bytes], bytes] | None:
+    """A bytes → bytes function that renames the model, or None when nothing changes.
+
+    Upstreams write compact JSON, so a plain ``bytes.replace`` of
+    ``"model":"<name>"`` does the work; the regex only runs for other spacing.
+    """
     if upstream_model == client_model or not upstream_model:
         return None
-    pattern = re.compile(rb'("model"\s*:\s*)"' + re.escape(jsonutil.dumps(upstream_model)[1:-1]) + rb'"')
+    old, new = _model_field(upstream_model, False), _model_field(client_model, False)
+    pattern = _model_pattern(upstream_model)
     replacement = rb"\1" + jsonutil.dumps(client_model).replace(b"\\", b"\\\\")
 
     def patch(data: bytes) -> bytes:
+        if b'"model"' not in data:
+            return data
+        if old in data:
+            return data.replace(old, new)
         return pattern.sub(replacement, data)
 
     return patch
@@ -96,9 +114,12 @@ def patch_request_model(body: bytes, parsed_model: object, new_model: str) -> by
     """
     if not isinstance(parsed_model, str):
         return None
-    pattern = re.compile(rb'("model"\s*:\s*)"' + re.escape(jsonutil.dumps(parsed_model)[1:-1]) + rb'"')
-    matches = pattern.findall(body)
-    if len(matches) != 1:
+    for space in (False, True):  # the two spellings clients use, found at C speed
+        old = _model_field(parsed_model, space)
+        if body.count(old) == 1 and body.count(b'"model"') == 1:
+            return body.replace(old, _model_field(new_model, space), 1)
+    pattern = _model_pattern(parsed_model)
+    if len(pattern.findall(body)) != 1:
         return None
     return pattern.sub(rb"\1" + jsonutil.dumps(new_model).replace(b"\\", b"\\\\"), body, count=1)
 

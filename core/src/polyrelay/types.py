@@ -126,6 +126,11 @@ class ClientRequest:
     upstream_seconds: float = attrs.field(default=0.0, init=False)
     _ir: ir.Request | None = attrs.field(default=None, init=False, repr=False)
 
+    def release_body(self) -> None:
+        """Drop the raw and parsed body once no further attempt can need them."""
+        self.body = b""
+        self.json = {}
+
     def decoded(self) -> ir.Request:
         """The request in the internal representation (decoded once)."""
         if self._ir is None:
