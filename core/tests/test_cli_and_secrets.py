@@ -20,7 +20,7 @@ from polyrelay.testing.clients import ask
 from polyrelay.testing.conformance import ProviderConformance
 from polyrelay.testing.fixtures import compat_config
 from polyrelay.testing.gateway import free_port
-from polyrelay.testing.openai_chat import OpenAIChatSimulator, error_body
+from polyrelay.testing.openai_chat import OpenAIChatSimulator, chunk_frames, completion, error_body
 
 UPSTREAM_KEYS = ["sk-upstream-alpha-0123456789", "sk-upstream-bravo-9876543210"]
 CLIENT_KEY = "client-key-charlie-5555555555"
@@ -103,6 +103,7 @@ class TestBuiltinOpenAICompatible(ProviderConformance):
     """The built-in provider passes the suite every provider plugin runs."""
 
     provider_name = "sim"
+    distribution = "polyrelay"
     model = "sim"
     expected_text = "Hello from the simulator."
 
@@ -117,4 +118,12 @@ class TestBuiltinOpenAICompatible(ProviderConformance):
     def rate_limit_reply(self) -> Reply:
         return Reply.json(error_body("Rate limit reached. Please try again in 2s.", "requests",
                                      "rate_limit_exceeded"), status=429)
+
+    def tool_call_reply(self, name: str, arguments: dict, stream: bool) -> Reply:
+        call = ("call_1", name, [json.dumps(arguments)])
+        if stream:
+            return Reply.sse(chunk_frames("sim-model", [], tool_calls=[call]))
+        tool_calls = [{"id": "call_1", "type": "function",
+                       "function": {"name": name, "arguments": json.dumps(arguments)}}]
+        return Reply.json(completion("sim-model", None, tool_calls, finish_reason="tool_calls"))
 

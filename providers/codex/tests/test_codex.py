@@ -10,10 +10,9 @@ import aiohttp
 import pytest
 
 from polyrelay import ir, jsonutil
-from polyrelay.plugins import make_plugin_manager, plugin_distributions
 from polyrelay.sse import SSEParser
 from polyrelay.testing import Reply, run_gateway
-from polyrelay.testing.clients import ask
+from polyrelay.testing.clients import READ_SCHEMA, ask, tool_round_trip
 from polyrelay.testing.conformance import ProviderConformance
 from polyrelay_codex import MODELS
 from polyrelay_codex.simulator import (
@@ -58,6 +57,7 @@ class TestCodexProvider(ProviderConformance):
     """Every client dialect, streamed or not, and rotation on OpenAI's own 429."""
 
     provider_name = "codex"
+    distribution = "polyrelay-codex"
     model = MODEL
     expected_text = "Hello from the Responses simulator."
 
@@ -72,108 +72,8 @@ class TestCodexProvider(ProviderConformance):
     def rate_limit_reply(self) -> Reply:
         return rate_limit_reply(seconds=2.5, model=MODEL)
 
-
-def test_plugins_command_names_this_distribution() -> None:
-    """``polyrelay plugins`` must say which installed distribution (and version) serves ``codex``."""
-    rows = plugin_distributions(make_plugin_manager(environ={}))
-    assert ("codex", "polyrelay-codex", "0.1.0") in rows, rows
-
-
-# -- a tool round trip, as each client dialect writes its history -----------------------------------
-
-READ_SCHEMA = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
-READ_ARGS = '{"path": "/etc/hosts"}'
-
-
-def tool_round_trip(dialect: str, model: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """``(path, headers, body)``: one read_file call and its result in ``dialect``'s history."""
-    if dialect == ir.ANTHROPIC:
-        return "/v1/messages", {"anthropic-version": "2023-06-01"}, {
-            "model": model, "max_tokens": 256,
-            "tools": [{"name": "read_file", "description": "Read a file", "input_schema": READ_SCHEMA}],
-            "messages": [
-                {"role": "user", "content": "Read /etc/hosts."},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01Read", "name": "read_file",
-                                                   "input": {"path": "/etc/hosts"}}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01Read",
-                                              "content": "127.0.0.1 localhost"}]}]}
-    if dialect == ir.OPENAI_CHAT:
-        call = "functions.read_file:0"  # Kimi-style: no valid Anthropic or Responses id
-        return "/v1/chat/completions", {}, {
-            "model": model,
-            "tools": [{"type": "function", "function": {"name": "read_file", "description": "Read a file",
-                                                        "parameters": READ_SCHEMA}}],
-            "messages": [
-                {"role": "user", "content": "Read /etc/hosts."},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": call, "type": "function", "function": {"name": "read_file", "arguments": READ_ARGS}}]},
-                {"role": "tool", "tool_call_id": call, "content": "127.0.0.1 localhost"}]}
-    if dialect == ir.OPENAI_RESPONSES:
-        return "/v1/responses", {}, {
-            "model": model,
-            "tools": [{"type": "function", "name": "read_file", "description": "Read a file",
-                       "parameters": READ_SCHEMA}],
-            "input": [
-                {"role": "user", "content": "Read /etc/hosts."},
-                {"type": "function_call", "call_id": "call_read1", "name": "read_file", "arguments": READ_ARGS},
-                {"type": "function_call_output", "call_id": "call_read1", "output": "127.0.0.1 localhost"}]}
-    return f"/v1beta/models/{model}:generateContent", {}, {  # Gemini: no call ids at all
-        "tools": [{"functionDeclarations": [{"name": "read_file", "description": "Read a file",
-                                             "parameters": READ_SCHEMA}]}],
-        "contents": [
-            {"role": "user", "parts": [{"text": "Read /etc/hosts."}]},
-            {"role": "model", "parts": [{"functionCall": {"name": "read_file", "args": {"path": "/etc/hosts"}}}]},
-            {"role": "user", "parts": [{"functionResponse": {"name": "read_file",
-                                                             "response": {"result": "127.0.0.1 localhost"}}}]}]}
-
-
-def tool_calls_of(dialect: str, stream: bool, raw: bytes) -> tuple[list[tuple[str, Any]], str | None]:
-    """``([(name, arguments)], stop reason)`` as a client of ``dialect`` reads them from an answer."""
-    if not stream or dialect == ir.GEMINI:
-        bodies = [jsonutil.loads(raw)] if not stream else [jsonutil.loads(e.data) for e in SSEParser().feed(raw)]
-        if dialect == ir.ANTHROPIC:
-            (body,) = bodies
-            return [(b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"], body["stop_reason"]
-        if dialect == ir.OPENAI_CHAT:
-            choice = bodies[0]["choices"][0]
-            calls = choice["message"].get("tool_calls") or []
-            return [(c["function"]["name"], jsonutil.loads(c["function"]["arguments"])) for c in calls], \
-                choice["finish_reason"]
-        if dialect == ir.OPENAI_RESPONSES:
-            (body,) = bodies
-            calls = [i for i in body["output"] if i["type"] == "function_call"]
-            return [(i["name"], jsonutil.loads(i["arguments"])) for i in calls], body["status"]
-        candidates = [c for b in bodies for c in b.get("candidates", [])]
-        calls = [p["functionCall"] for c in candidates for p in c["content"].get("parts", []) if "functionCall" in p]
-        return [(c["name"], c["args"]) for c in calls], next((c["finishReason"] for c in candidates
-                                                              if c.get("finishReason")), None)
-    payloads = [jsonutil.loads(e.data) for e in SSEParser().feed(raw) if e.data != "[DONE]"]
-    if dialect == ir.ANTHROPIC:
-        names = {p["index"]: p["content_block"]["name"] for p in payloads
-                 if p["type"] == "content_block_start" and p["content_block"]["type"] == "tool_use"}
-        args = {i: "".join(p["delta"]["partial_json"] for p in payloads if p["type"] == "content_block_delta"
-                           and p["index"] == i) for i in names}
-        stop = next(p["delta"]["stop_reason"] for p in payloads if p["type"] == "message_delta")
-        return [(names[i], jsonutil.loads(args[i])) for i in names], stop
-    if dialect == ir.OPENAI_CHAT:
-        pieces: dict[int, list[str]] = {}
-        stop = None
-        for payload in payloads:
-            for choice in payload.get("choices") or []:
-                for call in choice["delta"].get("tool_calls") or []:
-                    entry = pieces.setdefault(call["index"], ["", ""])
-                    entry[0] += call.get("function", {}).get("name") or ""
-                    entry[1] += call.get("function", {}).get("arguments") or ""
-                stop = choice.get("finish_reason") or stop
-        return [(name, jsonutil.loads(arguments)) for name, arguments in pieces.values()], stop
-    done = [p["item"] for p in payloads if p["type"] == "response.output_item.done"]
-    final = next(p["response"] for p in payloads if p["type"] in ("response.completed", "response.incomplete"))
-    return [(i["name"], jsonutil.loads(i["arguments"])) for i in done if i["type"] == "function_call"], final["status"]
-
-
-#: What each dialect says when a turn ends in a tool call.
-TOOL_STOP = {ir.ANTHROPIC: "tool_use", ir.OPENAI_CHAT: "tool_calls", ir.OPENAI_RESPONSES: "completed",
-             ir.GEMINI: "STOP"}
+    def tool_call_reply(self, name: str, arguments: dict[str, Any], stream: bool) -> Reply:
+        return function_call_reply(name, arguments, stream, model=MODEL)
 
 
 # -- the simulator validates what OpenAI validates ---------------------------------------------------
@@ -345,20 +245,3 @@ async def test_tool_history_from_any_dialect_is_valid_responses_input(openai, ht
     assert [i["type"] for i in items] == ["function_call", "function_call_output"]
     assert items[0]["call_id"] == items[1]["call_id"] and items[0]["name"] == "read_file"
     assert jsonutil.loads(items[0]["arguments"]) == {"path": "/etc/hosts"}
-
-
-@pytest.mark.parametrize("dialect", list(ir.DIALECTS))
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-async def test_upstream_tool_calls_reach_every_dialect(openai, http, dialect, stream):
-    """The upstream's call arrives whole in the client's own shape, with its tool stop reason."""
-    path, headers, body = tool_round_trip(dialect, MODEL)
-    if dialect == ir.GEMINI and stream:
-        path = path.replace(":generateContent", ":streamGenerateContent?alt=sse")
-    elif dialect != ir.GEMINI:
-        body["stream"] = stream
-    openai.push(function_call_reply("read_file", {"path": "/etc/passwd"}, stream, model=MODEL))
-    async with run_gateway(codex_config((KEYS[0], openai.api_base))) as gateway, \
-            http.post(gateway.url + path, json=body, headers=headers) as response:
-        raw = await response.read()
-    assert response.status == 200, raw
-    assert tool_calls_of(dialect, stream, raw) == ([("read_file", {"path": "/etc/passwd"})], TOOL_STOP[dialect])

@@ -11,14 +11,15 @@ dialects.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 
 from polyrelay import ir
-from polyrelay.plugins import collect_providers
+from polyrelay.plugins import collect_providers, make_plugin_manager, plugin_distributions
 from polyrelay.server import load
-from polyrelay.testing.clients import ask
+from polyrelay.testing.clients import TOOL_STOP, ask, tool_calls_of, tool_round_trip
 from polyrelay.testing.gateway import run_gateway
 from polyrelay.testing.simulator import Reply, Simulator
 
@@ -29,6 +30,8 @@ class ProviderConformance:
     """The contract a provider must meet; subclass it (its name must start with ``Test``)."""
 
     provider_name: str = ""
+    #: The distribution that installs the provider (``polyrelay plugins`` must name it).
+    distribution: str = ""
     model: str = ""
     #: Text the simulator's default answer contains.
     expected_text: str = ""
@@ -47,6 +50,10 @@ class ProviderConformance:
         """The upstream's own 429 answer (with its retry hint)."""
         raise NotImplementedError
 
+    def tool_call_reply(self, name: str, arguments: dict[str, Any], stream: bool) -> Reply:
+        """The upstream's answer calling tool ``name`` with ``arguments`` (streamed or not)."""
+        raise NotImplementedError
+
     @pytest.fixture
     async def http(self) -> AsyncIterator[aiohttp.ClientSession]:
         """A plain HTTP client."""
@@ -58,6 +65,15 @@ class ProviderConformance:
         config, pm = load(config_text=self.config_text(simulator), environ={})
         names = [p.name for p in collect_providers(pm, config)]
         assert self.provider_name in names
+
+    def test_plugins_command_names_the_distribution(self) -> None:
+        """``polyrelay plugins`` says which installed distribution serves the provider."""
+        if not self.distribution:
+            pytest.fail("set `distribution` on the conformance class")
+        rows = plugin_distributions(make_plugin_manager(environ={}))
+        plugin = next(name for name, dist, _ in rows if dist == self.distribution)
+        _, pm = load(config_text="", environ={})
+        assert pm.get_plugin(plugin) is not None
 
     async def test_model_is_listed(self, simulator: Simulator, http: aiohttp.ClientSession) -> None:
         """``GET /v1/models`` shows the provider's model."""
@@ -86,6 +102,24 @@ class ProviderConformance:
         assert len(simulator.requests) == 2
         keys = {_auth_of(r.headers) for r in simulator.requests}
         assert len(keys) == 2, "the retry must use the other credential"
+
+    @pytest.mark.parametrize("dialect", ALL_DIALECTS)
+    @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+    async def test_upstream_tool_calls_reach_every_dialect(
+        self, simulator: Simulator, http: aiohttp.ClientSession, dialect: str, stream: bool
+    ) -> None:
+        """The upstream's tool call arrives whole in the client's own shape, with its tool stop reason."""
+        path, headers, body = tool_round_trip(dialect, self.model)
+        if dialect == ir.GEMINI and stream:
+            path = path.replace(":generateContent", ":streamGenerateContent?alt=sse")
+        elif dialect != ir.GEMINI:
+            body["stream"] = stream
+        simulator.push(self.tool_call_reply("read_file", {"path": "/etc/passwd"}, stream))
+        async with run_gateway(self.config_text(simulator)) as gateway, \
+                http.post(gateway.url + path, json=body, headers=headers) as response:
+            raw = await response.read()
+        assert response.status == 200, raw
+        assert tool_calls_of(dialect, stream, raw) == ([("read_file", {"path": "/etc/passwd"})], TOOL_STOP[dialect])
 
 
 def _auth_of(headers: dict[str, str]) -> str:
