@@ -9,7 +9,6 @@ import time
 import zlib
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -18,12 +17,6 @@ from polyrelay.testing import Reply, Simulator, run_gateway
 from polyrelay.testing.clients import ask
 from polyrelay.testing.fixtures import compat_config
 from polyrelay.testing.openai_chat import OpenAIChatSimulator, chunk_frames, completion
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_keepalive_frames_while_upstream_is_silent(chat_upstream, http):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ from polyrelay.sse import SSEParser
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.clients import ask, tool_round_trip
 from polyrelay.testing.conformance import ProviderConformance
+from polyrelay.testing.fixtures import api_key_config
 from polyrelay_claude.simulator import (
     AnthropicSimulator,
     overloaded_reply,
@@ -26,16 +28,8 @@ KEYS = ["sk-ant-api03-alpha-000000000000", "sk-ant-api03-bravo-111111111111"]
 MODEL = "claude-sonnet-4-5"
 
 
-def claude_config(*entries: tuple[str, str], extra: str = "") -> str:
-    """``claude-api-key`` entries of ``(key, base-url)``."""
-    lines = ["claude-api-key:"]
-    for key, base in entries:
-        lines += [f"  - api-key: {key}", f"    base-url: {base}"]
-    return "\n".join(lines) + f"\n{extra}\n"
+claude_config = partial(api_key_config, "claude-api-key")
 
-
-def _header(answer: Any, name: str) -> str:
-    return {k.lower(): v for k, v in answer.headers.items()}[name]
 
 
 @pytest.fixture
@@ -43,13 +37,6 @@ async def anthropic() -> AsyncIterator[AnthropicSimulator]:
     """A simulator accepting both test keys."""
     async with AnthropicSimulator(keys=set(KEYS)) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 class TestClaudeProvider(ProviderConformance):
@@ -192,11 +179,11 @@ async def test_retry_after_cools_both_keys_then_429_with_retry_after(anthropic, 
         second = await ask(http, gateway.url, ir.ANTHROPIC, MODEL)
         pool = gateway.gateway.pool
         waits = [pool.cooling_until(c, MODEL) for c in pool]
-    assert first.status == 429 and 40 <= int(_header(first, "retry-after")) <= 42
+    assert first.status == 429 and 40 <= int(first.headers["retry-after"]) <= 42
     assert first.body["error"]["message"].startswith("This request would exceed the rate limit")
     # Every key is cooling: the gateway answers at once, in the client's dialect, without asking upstream.
     assert len(anthropic.requests) == 2
-    assert second.status == 429 and 40 <= int(_header(second, "retry-after")) <= 42
+    assert second.status == 429 and 40 <= int(second.headers["retry-after"]) <= 42
     assert second.body["type"] == "error" and second.body["error"]["type"] == "rate_limit_error"
     assert len(waits) == 2 and all(w > 0 for w in waits)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from polyrelay.sse import SSEParser
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.clients import READ_SCHEMA, ask, tool_round_trip
 from polyrelay.testing.conformance import ProviderConformance
+from polyrelay.testing.fixtures import api_key_config
 from polyrelay_codex import MODELS
 from polyrelay_codex.simulator import (
     ResponsesSimulator,
@@ -27,16 +29,8 @@ KEYS = ["sk-proj-alpha-00000000000000000000", "sk-proj-bravo-1111111111111111111
 MODEL = "gpt-5"
 
 
-def codex_config(*entries: tuple[str, str], extra: str = "") -> str:
-    """``codex-api-key`` entries of ``(key, base-url)``."""
-    lines = ["codex-api-key:"]
-    for key, base in entries:
-        lines += [f"  - api-key: {key}", f"    base-url: {base}"]
-    return "\n".join(lines) + f"\n{extra}\n"
+codex_config = partial(api_key_config, "codex-api-key")
 
-
-def _header(answer: Any, name: str) -> str:
-    return {k.lower(): v for k, v in answer.headers.items()}[name]
 
 
 @pytest.fixture
@@ -44,13 +38,6 @@ async def openai() -> AsyncIterator[ResponsesSimulator]:
     """A simulator accepting both test keys and serving the provider's models."""
     async with ResponsesSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 class TestCodexProvider(ProviderConformance):
@@ -182,7 +169,7 @@ async def test_try_again_in_message_sets_a_short_cooldown_then_429(openai, http)
         pool = gateway.gateway.pool
         left = [pool.cooling_until(c, MODEL) - time.time() for c in pool]
         again = await ask(http, gateway.url, ir.ANTHROPIC, MODEL)
-    assert answer.status == 429 and 2 <= int(_header(answer, "retry-after")) <= 3
+    assert answer.status == 429 and 2 <= int(answer.headers["retry-after"]) <= 3
     assert answer.body["error"]["code"] == "rate_limit_exceeded"
     assert all(0 < s <= 2.5 for s in left), left
     assert again.status == 429 and again.body["error"]["type"] == "rate_limit_error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from polyrelay.sse import SSEParser
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.clients import ask, tool_round_trip
 from polyrelay.testing.conformance import ProviderConformance
+from polyrelay.testing.fixtures import api_key_config
 from polyrelay_gemini import MODELS
 from polyrelay_gemini.simulator import (
     REFUSED_SCHEMA_KEYWORDS,
@@ -28,16 +30,8 @@ KEYS = ["AIzaSyAlpha-0000000000000000000000000", "AIzaSyBravo-111111111111111111
 MODEL = "gemini-2.5-flash"
 
 
-def gemini_config(*entries: tuple[str, str], extra: str = "") -> str:
-    """``gemini-api-key`` entries of ``(key, base-url)``."""
-    lines = ["gemini-api-key:"]
-    for key, base in entries:
-        lines += [f"  - api-key: {key}", f"    base-url: {base}"]
-    return "\n".join(lines) + f"\n{extra}\n"
+gemini_config = partial(api_key_config, "gemini-api-key")
 
-
-def _header(answer: Any, name: str) -> str:
-    return {k.lower(): v for k, v in answer.headers.items()}[name]
 
 
 @pytest.fixture
@@ -45,13 +39,6 @@ async def google() -> AsyncIterator[GeminiSimulator]:
     """A simulator accepting both test keys and serving the provider's models."""
     async with GeminiSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 class TestGeminiProvider(ProviderConformance):
@@ -221,11 +208,11 @@ async def test_retry_delay_cools_both_keys_then_429_with_retry_after(google, htt
         first = await ask(http, gateway.url, ir.GEMINI, MODEL)
         second = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=True)
     assert len(google.requests) == 2, "the second request must not reach Google: every key is cooling"
-    assert first.status == 429 and 35 <= int(_header(first, "retry-after")) <= 37
+    assert first.status == 429 and 35 <= int(first.headers["retry-after"]) <= 37
     assert first.body["error"]["status"] == "RESOURCE_EXHAUSTED"
     delays = [d["retryDelay"] for d in first.body["error"].get("details", []) if "retryDelay" in d]
     assert delays and 35 <= float(delays[0].rstrip("s")) <= 37
-    assert second.status == 429 and 35 <= int(_header(second, "retry-after")) <= 37
+    assert second.status == 429 and 35 <= int(second.headers["retry-after"]) <= 37
     assert second.body["error"]["type"] == "rate_limit_error"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from polyrelay.sse import SSEParser
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.clients import ask, tool_round_trip
 from polyrelay.testing.conformance import ProviderConformance
+from polyrelay.testing.fixtures import api_key_config
 from polyrelay_qwen import MODELS
 from polyrelay_qwen.simulator import DashScopeSimulator, quota_reply, rate_limit_reply, tool_call_reply
 
@@ -22,16 +24,8 @@ MODEL = "qwen3-coder-plus"
 THINKER = "qwen-plus"
 
 
-def qwen_config(*entries: tuple[str, str], extra: str = "") -> str:
-    """``qwen-api-key`` entries of ``(key, base-url)``."""
-    lines = ["qwen-api-key:"]
-    for key, base in entries:
-        lines += [f"  - api-key: {key}", f"    base-url: {base}"]
-    return "\n".join(lines) + f"\n{extra}\n"
+qwen_config = partial(api_key_config, "qwen-api-key")
 
-
-def _header(answer: Any, name: str) -> str:
-    return {k.lower(): v for k, v in answer.headers.items()}[name]
 
 
 @pytest.fixture
@@ -39,13 +33,6 @@ async def dashscope() -> AsyncIterator[DashScopeSimulator]:
     """A simulator accepting both test keys and serving the provider's models."""
     async with DashScopeSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 class TestQwenProvider(ProviderConformance):
@@ -191,9 +178,9 @@ async def test_retry_after_cools_both_keys_then_429_with_retry_after(dashscope, 
         first = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=True)
         second = await ask(http, gateway.url, ir.GEMINI, MODEL)
     assert len(dashscope.requests) == 2
-    assert first.status == 429 and 23 <= int(_header(first, "retry-after")) <= 25
+    assert first.status == 429 and 23 <= int(first.headers["retry-after"]) <= 25
     assert first.body["error"]["code"] == "limit_requests"
-    assert second.status == 429 and 23 <= int(_header(second, "retry-after")) <= 25
+    assert second.status == 429 and 23 <= int(second.headers["retry-after"]) <= 25
     assert second.body["error"]["status"] == "RESOURCE_EXHAUSTED"
 
 

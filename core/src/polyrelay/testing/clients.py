@@ -26,6 +26,7 @@ class Answer:
     stream_error: bool = False
     events: list[tuple[str | None, Any]] = attrs.field(factory=list)
     body: Any = None
+    #: Response headers, names lower-cased.
     headers: dict[str, str] = attrs.field(factory=dict)
 
 
@@ -103,7 +104,7 @@ async def ask(
     if api_key:
         headers = {**headers, "authorization": f"Bearer {api_key}"}
     async with session.post(base_url + path, json=body, headers=headers) as response:
-        answer = Answer(status=response.status, headers=dict(response.headers))
+        answer = Answer(status=response.status, headers={k.lower(): v for k, v in response.headers.items()})
         if response.status != 200 or not stream:
             raw = await response.read()
             answer.body = jsonutil.loads(raw) if raw.strip() else None

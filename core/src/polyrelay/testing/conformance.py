@@ -54,12 +54,6 @@ class ProviderConformance:
         """The upstream's answer calling tool ``name`` with ``arguments`` (streamed or not)."""
         raise NotImplementedError
 
-    @pytest.fixture
-    async def http(self) -> AsyncIterator[aiohttp.ClientSession]:
-        """A plain HTTP client."""
-        async with aiohttp.ClientSession() as session:
-            yield session
-
     async def test_registered_through_entry_point(self, simulator: Simulator) -> None:
         """Installing the distribution is enough for the gateway to find the provider."""
         config, pm = load(config_text=self.config_text(simulator), environ={})

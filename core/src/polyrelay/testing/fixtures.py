@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from polyrelay.testing.openai_chat import OpenAIChatSimulator
@@ -15,6 +16,21 @@ async def chat_upstream() -> AsyncIterator[OpenAIChatSimulator]:
     simulator = OpenAIChatSimulator(keys={"sk-test-a", "sk-test-b"})
     async with simulator:
         yield simulator
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client session."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def api_key_config(section: str, *entries: tuple[str, str], extra: str = "") -> str:
+    """Config YAML for a ``*-api-key`` list of ``(key, base-url)`` entries."""
+    lines = [f"{section}:"]
+    for key, base in entries:
+        lines += [f"  - api-key: {key}", f"    base-url: {base}"]
+    return "\n".join(lines) + f"\n{extra}\n"
 
 
 def compat_config(simulator: OpenAIChatSimulator, keys: list[str], models: str = "", extra: str = "") -> str:
