@@ -3,31 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
 
-from polyrelay.config import ConfigError
+from polyrelay.config import Config, ConfigError
 from polyrelay.gateway import Gateway
 from polyrelay.logs import setup_logging
 from polyrelay.plugins import PluginLoadError, call_each, make_plugin_manager, plugin_distributions
 from polyrelay.server import load, main_serve
 
+NOTHING_CONFIGURED = (
+    "nothing is configured{where}: add keys (claude-api-key, codex-api-key, gemini-api-key, qwen-api-key or "
+    "openai-compatibility) to a config file and pass --config FILE; `polyrelay serve --demo` shows one that "
+    "answers without any"
+)
 
-def _gateway(args: argparse.Namespace) -> Gateway:
+
+def _loaded(args: argparse.Namespace, debug: bool = False) -> tuple[Config, Gateway]:
+    # Logging first: reading the config may already warn (unknown keys, auth files).
+    setup_logging(debug)
     config, pm = load(args.config)
-    return Gateway(config, pm)
+    if config.debug:
+        setup_logging(True)
+    return config, Gateway(config, pm)
+
+
+def _nothing(config: Config) -> str:
+    return NOTHING_CONFIGURED.format(where=f" in {config.source}" if config.source else "")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the gateway."""
+    """Run the gateway (or, with ``--demo``, the gateway in front of simulated upstreams)."""
+    setup_logging()
+    if args.demo:
+        from polyrelay.demo import serve_demo
+
+        try:
+            asyncio.run(serve_demo(make_plugin_manager(), args.host or "127.0.0.1", args.port or 8317))
+        except KeyboardInterrupt:
+            pass
+        return 0
     config, pm = load(args.config)
+    if config.debug:
+        setup_logging(True)
     if args.host:
         config.host = args.host
     if args.port:
         config.port = args.port
-    setup_logging(config.debug)
     return main_serve(config, pm)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Report what a config and auth dir would serve, without starting."""
+    from polyrelay.check import run_check
+
+    return run_check(args.config)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -40,18 +72,24 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List routable models and the provider serving each."""
-    for model, provider in _gateway(args).router.models():
+    config, gateway = _loaded(args)
+    models = gateway.router.models()
+    if not models:
+        print(_nothing(config), file=sys.stderr)
+    for model, provider in models:
         print(f"{model:40} {provider}")
     return 0
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:
     """Each credential with its state and cooldowns, secrets redacted."""
-    gateway = _gateway(args)
+    config, gateway = _loaded(args)
     rows = [gateway.pool.describe(c) for c in gateway.pool]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if not rows:
+        print(_nothing(config) + f"; auth files are read from {config.auth_path}", file=sys.stderr)
     for row in rows:
         state = "disabled" if row["disabled"] else ("cooling" if row["cooldown"] else "ready")
         print(f"{row['provider']:16} {row['id']:40} {row['kind']:8} {row['label']:24} {state}")
@@ -68,16 +106,23 @@ def config_option() -> argparse.ArgumentParser:
     return common
 
 
-def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
     """The argument parser and its subcommand set (plugins add to the latter)."""
-    top = argparse.ArgumentParser(prog="polyrelay", description="Self-hosted LLM API gateway.")
+    top = argparse.ArgumentParser(
+        prog="polyrelay", description="Self-hosted LLM API gateway.",
+        epilog="Start with `polyrelay serve --demo`. CLIProxyAPI's flags (-config FILE, -claude-login, ...) work too.",
+    )
     top.add_argument("--config", "-c", default=None, help=CONFIG_HELP)
     sub = top.add_subparsers(dest="command")
     common = [config_option()]
     serve = sub.add_parser("serve", help="run the gateway", parents=common)
     serve.add_argument("--host", help="listen address (overrides config)")
     serve.add_argument("--port", type=int, help="listen port (overrides config)")
+    serve.add_argument("--demo", action="store_true",
+                       help="serve simulated upstreams of every installed provider (no config, no network)")
     serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="report what a config would serve, without starting", parents=common)
+    check.set_defaults(func=cmd_check)
     sub.add_parser("plugins", help="list installed plugins", parents=common).set_defaults(func=cmd_plugins)
     sub.add_parser("models", help="list routable models", parents=common).set_defaults(func=cmd_models)
     creds = sub.add_parser("credentials", help="list credentials and their cooldowns", parents=common)
@@ -88,12 +133,17 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``polyrelay`` command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from polyrelay.cliproxy_flags import translate
+
+    argv = translate(list(sys.argv[1:] if argv is None else argv))
     try:
         top, sub = parser()
         call_each(make_plugin_manager(), "register_commands", subparsers=sub)
+        if not argv:
+            top.print_help()
+            return 0
         args = top.parse_args(argv)
-        if args.command is None:
+        if args.command is None:  # only options, as CLIProxyAPI's service files start it: serve
             args = top.parse_args(["serve", *argv])
         return int(args.func(args) or 0)
     except (ConfigError, PluginLoadError) as exc:

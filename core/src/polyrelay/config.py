@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,23 @@ class RoutingConfig:
 
 
 @attrs.define
+class TlsConfig:
+    """HTTPS for the listener (CLIProxyAPI's ``tls`` block); hypercorn serves it."""
+
+    enable: bool = False
+    cert: str = ""
+    key: str = ""
+
+
+@attrs.define
+class RemoteManagementConfig:
+    """CLIProxyAPI's management API; read only to refuse a file that asks for it."""
+
+    #: Set means the user wants the management API, which polyrelay does not have yet.
+    secret_key: str = attrs.field(default="", repr=False)
+
+
+@attrs.define
 class Config:
     """Everything the core reads from ``config.yaml``."""
 
@@ -61,6 +79,8 @@ class Config:
     transient_error_cooldown_seconds: float = 0.0
     nonstream_keepalive_interval: float = 0.0
     streaming: StreamingConfig = attrs.field(factory=StreamingConfig)
+    tls: TlsConfig = attrs.field(factory=TlsConfig)
+    remote_management: RemoteManagementConfig = attrs.field(factory=RemoteManagementConfig)
     routing: RoutingConfig = attrs.field(factory=RoutingConfig)
     # polyrelay's own keys
     #: Client model name or pattern (``*`` wildcards) → model or ``provider/model``.
@@ -136,6 +156,9 @@ def make_converter() -> cattrs.Converter:
 
 def _unknown_keys(cls: Any, data: Any, path: str) -> list[str]:
     """Key paths in ``data`` that ``cls`` does not declare, recursively."""
+    if typing.get_origin(cls) in (typing.Union, types.UnionType):  # ``X | None``: look into X
+        options = [a for a in typing.get_args(cls) if a is not type(None)]
+        cls = options[0] if len(options) == 1 else Any
     if typing.get_origin(cls) is list and isinstance(data, list):
         (item,) = typing.get_args(cls) or (Any,)
         return [k for i, v in enumerate(data) for k in _unknown_keys(item, v, f"{path}[{i}]")]

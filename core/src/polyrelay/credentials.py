@@ -15,12 +15,13 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 
+from polyrelay.authfiles import scan
 from polyrelay.types import Credential, Verdict
 
 log = logging.getLogger("polyrelay.credentials")
@@ -124,7 +125,7 @@ class Pool:
         """Add (or replace) a credential."""
         self._credentials[credential.id] = credential
 
-    def __iter__(self) -> Iterable[Credential]:
+    def __iter__(self) -> Iterator[Credential]:
         return iter(sorted(self._credentials.values(), key=lambda c: (c.provider, c.id)))
 
     def __len__(self) -> int:
@@ -294,17 +295,10 @@ def read_auth_dir(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
     Unreadable or non-object files are logged and skipped: one bad file must
     not keep the gateway from starting.
     """
-    if not directory.is_dir():
-        return []
     found = []
-    for path in sorted(directory.rglob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            log.warning("skipping auth file %s: %s", path.name, exc.__class__.__name__)
-            continue
-        if isinstance(data, dict):
-            found.append((path, data))
+    for scanned in scan(directory):
+        if scanned.data is None:
+            log.warning("skipping auth file %s: it %s", scanned.path.name, scanned.problem)
         else:
-            log.warning("skipping auth file %s: not a JSON object", path.name)
+            found.append((scanned.path, scanned.data))
     return found

@@ -20,6 +20,7 @@ import pluggy
 from starlette.responses import Response, StreamingResponse
 
 from polyrelay import aggregate, defaults, ir, jsonutil
+from polyrelay.authfiles import AuthFileError, installed_plugins, unclaimed_reason
 from polyrelay.config import Config
 from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
 from polyrelay.defaults import is_passthrough
@@ -97,11 +98,15 @@ class Gateway:
                 for credential in creds or []:
                     self.pool.add(credential)
         for path, data in read_auth_dir(self.config.auth_path):
-            credential = self.pm.hook.credential_from_file(data=data, path=path)
+            try:
+                credential = self.pm.hook.credential_from_file(data=data, path=path)
+            except AuthFileError as exc:
+                log.warning("skipping auth file %s (type %r): %s", path.name, data.get("type"), exc)
+                continue
             if credential is None:
                 kind = data.get("type")
                 if kind not in claimed_types:
-                    log.warning("auth file %s: no installed provider handles type %r", path.name, kind)
+                    log.warning("auth file %s: %s", path.name, unclaimed_reason(kind, installed_plugins(self.pm)))
                 continue
             if credential.provider not in by_name:
                 log.warning("auth file %s: provider %r is not registered", path.name, credential.provider)

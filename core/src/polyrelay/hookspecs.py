@@ -23,6 +23,7 @@ from typing import Any
 import pluggy
 
 from polyrelay.config import Config
+from polyrelay.demo import DemoBackend
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
 
 hookspec = pluggy.HookspecMarker("polyrelay")
@@ -70,7 +71,10 @@ def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
     ``data["type"]`` (CLIProxyAPI's field names); return a
     :class:`~polyrelay.types.Credential` (with ``path`` and ``data`` set, so
     refreshed tokens can be written back) or ``None`` if the file is not
-    yours.  ``firstresult``: the first plugin to claim a file wins.
+    yours.  ``firstresult``: the first plugin to claim a file wins.  A file
+    of your type you cannot use raises
+    :class:`~polyrelay.authfiles.AuthFileError` saying why (a field path,
+    never a value).
     """
 
 
@@ -138,4 +142,16 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     ``set_defaults(func=callable)``; the callable receives the parsed
     ``argparse.Namespace`` and returns an exit code.  All implementations
     are called.
+    """
+
+
+@hookspec
+def demo_backends() -> list[DemoBackend]:
+    """Contribute this plugin's simulated upstreams to ``polyrelay serve --demo``.
+
+    Called once when the demo starts.  Return one
+    :class:`~polyrelay.demo.DemoBackend` per provider: factories for the
+    provider's simulator and its config, and the upstream's own rate-limit
+    and tool-call answers.  Start nothing here; the core starts each
+    simulator on loopback and stops it.  All implementations are called.
     """

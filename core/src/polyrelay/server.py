@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pluggy
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from polyrelay.app import App
-from polyrelay.config import Config, load_config
+from polyrelay.config import Config, ConfigError, load_config
 from polyrelay.logs import install_redaction
 from polyrelay.plugins import collect_config_sections, make_plugin_manager
+from polyrelay.preflight import config_findings, credential_findings, exposure, real_api_keys
 
 log = logging.getLogger("polyrelay.server")
 
@@ -24,37 +27,54 @@ log = logging.getLogger("polyrelay.server")
 def load(
     config_path: str | Path | None = None,
     config_text: str | None = None,
-    environ: dict[str, str] | None = None,
-    extra_plugins: list[tuple[str, object]] = (),
+    environ: Mapping[str, str] | None = None,
+    extra_plugins: Sequence[tuple[str, object]] = (),
 ) -> tuple[Config, pluggy.PluginManager]:
     """The plugin manager and the config it structures (file, text or defaults)."""
-    environ = os.environ if environ is None else environ
-    pm = make_plugin_manager(environ, extra_plugins)
-    path = config_path or environ.get("POLYRELAY_CONFIG") or None
+    env = dict(os.environ if environ is None else environ)
+    pm = make_plugin_manager(env, list(extra_plugins))
+    path = config_path or env.get("POLYRELAY_CONFIG") or None
     config = load_config(path, collect_config_sections(pm), text=config_text)
     return config, pm
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def refuse_or_warn(config: Config, app: App) -> None:
+    """Raise :class:`ConfigError` on a config that must not be served; log what is merely unwise."""
+    findings = config_findings(config) + credential_findings(list(app.gateway.pool))
+    refusals = [f.message for f in findings if f.refuses]
+    if refusals:
+        raise ConfigError("refusing to start: " + "; ".join(refusals))
+    for finding in findings:
+        log.warning("%s", finding.message)
 
 
-def bind_host(config: Config) -> str:
-    """The address to listen on: loopback unless keys are set or the user insists."""
-    if config.api_keys or config.allow_unauthenticated_remote or is_loopback(config.host):
-        return config.host or "0.0.0.0"
-    log.warning(
-        "no api-keys configured: listening on 127.0.0.1 instead of %r; set api-keys (or "
-        "allow-unauthenticated-remote: true) to serve other machines",
-        config.host,
-    )
-    return "127.0.0.1"
+def hypercorn_config(config: Config, host: str) -> HypercornConfig:
+    """The listener: address, TLS, and timers that bound idle connections."""
+    hconfig = HypercornConfig()
+    hconfig.bind = [f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"]
+    hconfig.accesslog = None
+    # Our own start-up line says where we listen; hypercorn's default logger
+    # would add its "Running on" line twice (own handler plus propagation).
+    hypercorn_log = logging.getLogger("hypercorn.error")
+    hypercorn_log.setLevel(logging.WARNING)
+    hconfig.errorlog = hypercorn_log
+    if config.tls.enable:
+        hconfig.certfile = str(Path(config.tls.cert).expanduser())
+        hconfig.keyfile = str(Path(config.tls.key).expanduser())
+    # hypercorn 0.18 does not close an idle keep-alive connection when the
+    # client closes it; the socket sits in CLOSE-WAIT until this timer fires.
+    # A short timer bounds that (a reconnect costs a client little).
+    hconfig.keep_alive_timeout = 5
+    hconfig.graceful_timeout = 2
+    return hconfig
+
+
+def base_url(config: Config, host: str) -> str:
+    """The address a client on this machine uses."""
+    scheme = "https" if config.tls.enable else "http"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    shown = f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
+    return f"{scheme}://{shown}:{config.port}"
 
 
 async def run(
@@ -64,34 +84,43 @@ async def run(
     ready: Callable[[list[str]], None] | None = None,
     app: App | None = None,
 ) -> None:
-    """Serve until ``shutdown_trigger`` completes (or forever / until SIGINT)."""
+    """Serve until ``shutdown_trigger`` completes (or until SIGINT / SIGTERM)."""
     app = app or App(config, pm)
     install_redaction(app.gateway.pool.secrets() + list(config.api_keys))
-    host = bind_host(config)
-    if not config.api_keys:
+    refuse_or_warn(config, app)
+    host, moved = exposure(config)
+    if not real_api_keys(config) and moved is None:
         log.warning("no api-keys configured: any local client can use this gateway")
     if not app.gateway.bindings:
+        hint = "" if config.source is not None else " and start with --config FILE"
         log.warning(
             "no providers configured, so no model can be served: add keys (gemini-api-key, codex-api-key, "
-            "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file and start with "
-            "--config FILE (see README.md)"
+            "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file%s (see README.md); "
+            "`polyrelay serve --demo` shows a gateway that answers, with nothing to configure", hint,
         )
-    hconfig = HypercornConfig()
-    hconfig.bind = [f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"]
-    hconfig.accesslog = None
-    # hypercorn 0.18 does not close an idle keep-alive connection when the
-    # client closes it; the socket sits in CLOSE-WAIT until this timer fires.
-    # A short timer bounds that (a reconnect costs a client little).
-    hconfig.keep_alive_timeout = 5
-    hconfig.graceful_timeout = 2
+    hconfig = hypercorn_config(config, host)
     log.info(
-        "polyrelay serving on %s with %d provider(s), %d credential(s)",
-        hconfig.bind[0], len(app.gateway.bindings), len(app.gateway.pool),
+        "polyrelay serving on %s with %d provider(s), %d credential(s) (Ctrl+C to stop)",
+        base_url(config, host), len(app.gateway.bindings), len(app.gateway.pool),
     )
     if ready is not None:
         ready(hconfig.bind)
-    kwargs = {"shutdown_trigger": shutdown_trigger} if shutdown_trigger is not None else {}
-    await hypercorn_serve(app.starlette(), hconfig, **kwargs)
+    asgi: Any = app.starlette()  # hypercorn's ASGI type is narrower than Starlette's signature
+    await hypercorn_serve(asgi, hconfig, shutdown_trigger=shutdown_trigger or _signalled())
+
+
+def _signalled() -> Callable[[], Awaitable[None]]:
+    """A trigger that fires on SIGINT or SIGTERM, so the server (and what it owns) stops cleanly."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform / thread
+            loop.add_signal_handler(signum, event.set)
+
+    async def wait() -> None:
+        await event.wait()
+
+    return wait
 
 
 def main_serve(config: Config, pm: pluggy.PluginManager) -> int:

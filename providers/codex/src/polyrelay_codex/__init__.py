@@ -47,3 +47,7 @@ def register_providers(config: Config) -> list[Provider]:
 def config_credentials(config: Config, provider: Provider) -> list[Credential]:
     """One credential per enabled key."""
     return KEYS.credentials(config, provider)
+
+
+# The demo hook lives in its own module; importing it here registers it with this plugin.
+from polyrelay_codex.demo import demo_backends as demo_backends  # noqa: E402

@@ -104,3 +104,7 @@ def _until_pacific_midnight() -> float:
     now = datetime.now(zone)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1.0, midnight.timestamp() - time.time())
+
+
+# The demo hook lives in its own module; importing it here registers it with this plugin.
+from polyrelay_gemini.demo import demo_backends as demo_backends  # noqa: E402

@@ -89,3 +89,7 @@ def classify_response(status: int, body: bytes) -> Verdict | None:
     if "quota exceeded" not in error.message.lower():
         return None
     return Verdict("next", error, scope="credential", cooldown=error.retry_after or AUTH_COOLDOWN)
+
+
+# The demo hook lives in its own module; importing it here registers it with this plugin.
+from polyrelay_qwen.demo import demo_backends as demo_backends  # noqa: E402

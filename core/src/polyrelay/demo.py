@@ -1,0 +1,255 @@
+"""``polyrelay serve --demo``: the gateway in front of every installed provider's simulator.
+
+Each provider contributes a :class:`DemoBackend` through the
+``demo_backends`` hook: a factory for its simulator (which speaks the
+upstream's exact wire protocol), the config that points the provider at it,
+and its own rate-limit and tool-call answers.  The core starts every
+simulator in this process on loopback, with two keys each, and adds what a
+scripted simulator does not do by itself:
+
+* a request that offers tools (and is not already answering one) gets a
+  tool call, so a client's tool loop runs end to end;
+* every :data:`LIMIT_EVERY`-th request on a provider's first key gets that
+  upstream's own 429, so the key cools down and the log shows the gateway
+  moving to the other one.  The second key is never limited, so clients do
+  not see the limit.
+
+Nothing here opens a connection off this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+import pluggy
+from ruamel.yaml import YAML
+
+from polyrelay import ir
+from polyrelay.clientenv import client_setup
+from polyrelay.dialects import DialectError, get_dialect
+
+if TYPE_CHECKING:  # the testing package imports the gateway, which imports the hook specs
+    from polyrelay.testing.simulator import Recorded, Reply, Simulator
+
+log = logging.getLogger("polyrelay.demo")
+
+#: The client key the demo gateway accepts (printed with the client set-up).
+CLIENT_KEY = "polyrelay-demo-key"
+#: Every n-th request on a provider's first key is refused with a rate limit.
+LIMIT_EVERY = 4
+#: The retry hint of that rate limit, in seconds.
+LIMIT_SECONDS = 5
+
+#: Tool names a demo call prefers (a harmless read), in order.
+_READ_TOOLS = ("read", "read_file", "readfile", "view", "cat")
+
+
+@attrs.frozen
+class DemoBackend:
+    """One provider's contribution to the demo (returned by the ``demo_backends`` hook).
+
+    Every field is a factory or a plain function: the hook itself starts
+    nothing.
+    """
+
+    #: The provider this simulator stands in for.
+    provider: str
+    #: The wire dialect the simulator speaks (one of :data:`polyrelay.ir.DIALECTS`).
+    dialect: str
+    #: Models to show in the printed client set-up (the first is the example).
+    models: tuple[str, ...]
+    #: A new, unstarted simulator accepting exactly these keys.
+    simulator: Callable[[set[str]], Simulator]
+    #: Top-level config keys pointing the provider at a started simulator with these keys.
+    config: Callable[[Any, list[str]], dict[str, Any]]
+    #: The upstream's own rate-limit answer to this request, with a retry hint of ``seconds``.
+    rate_limit: Callable[[Recorded, int], Reply]
+    #: The upstream's own answer to this request calling tool ``name`` with ``arguments``.
+    tool_call: Callable[[Recorded, str, dict[str, Any]], Reply]
+
+
+def api_key_config(section: str) -> Callable[[Any, list[str]], dict[str, Any]]:
+    """The :attr:`DemoBackend.config` of a provider configured by a ``*-api-key`` list."""
+
+    def config(simulator: Any, keys: list[str]) -> dict[str, Any]:
+        return {section: [{"api-key": key, "base-url": simulator.api_base} for key in keys]}
+
+    return config
+
+
+def demo_keys(provider: str) -> list[str]:
+    """The two upstream keys a provider's simulator accepts in the demo."""
+    return [f"demo-{provider}-key-a", f"demo-{provider}-key-b"]
+
+
+# -- what the simulators do in the demo ------------------------------------------
+
+
+def offered_tool(dialect: str, body: Any) -> ir.Tool | None:
+    """The tool to call for this upstream request, or None when text is the answer.
+
+    A call is made when the request offers function tools, lets the model
+    use them, and its last message is not already carrying tool results.
+    """
+    try:
+        request = get_dialect(dialect).decode_request(body)
+    except (DialectError, ValueError, TypeError, KeyError):
+        return None
+    tools = [t for t in request.tools if t.kind == "function"]
+    if not tools or (request.tool_choice is not None and request.tool_choice.mode == "none"):
+        return None
+    if request.messages and any(isinstance(p, ir.ToolResult) for p in request.messages[-1].parts):
+        return None
+    by_name = {t.name.lower(): t for t in tools}
+    for name in _READ_TOOLS:
+        if name in by_name:
+            return by_name[name]
+    return next((t for t in tools if "read" in t.name.lower()), tools[0])
+
+
+def arguments_for(tool: ir.Tool, workdir: str) -> dict[str, Any]:
+    """Plausible arguments for ``tool``: every required property gets a value of its type."""
+    schema = tool.parameters or {}
+    properties = schema.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for name in schema.get("required") or []:
+        kind = (properties.get(name) or {}).get("type", "string")
+        lowered = str(name).lower()
+        if kind == "string" and ("path" in lowered or "file" in lowered):
+            arguments[name] = os.path.join(workdir, "README.md")
+        elif kind == "string" and lowered in ("cmd", "command"):
+            arguments[name] = "ls"
+        elif kind == "array" and lowered in ("cmd", "command"):
+            arguments[name] = ["ls"]
+        elif kind == "string":
+            arguments[name] = "demo"
+        elif kind in ("integer", "number"):
+            arguments[name] = 1
+        elif kind == "boolean":
+            arguments[name] = False
+        elif kind == "array":
+            arguments[name] = []
+        elif kind == "object":
+            arguments[name] = {}
+    return arguments
+
+
+def _uses_key(recorded: Recorded, key: str) -> bool:
+    return any(key in value for value in (*recorded.headers.values(), *recorded.query.values()))
+
+
+@attrs.define
+class DemoPolicy:
+    """Decides a simulator's answer in the demo; replaces its ``default_reply``."""
+
+    backend: DemoBackend
+    answer: Callable[[Recorded], Reply]
+    limited_key: str
+    workdir: str
+    seen: int = 0
+
+    def reply(self, recorded: Recorded) -> Reply:
+        """A rate limit now and then on the first key, a tool call when tools are offered, else text."""
+        if _uses_key(recorded, self.limited_key):
+            self.seen += 1
+            if self.seen % LIMIT_EVERY == 0:
+                log.info("demo: the simulated %s upstream refuses its first key with a rate limit (%ds)",
+                         self.backend.provider, LIMIT_SECONDS)
+                return self.backend.rate_limit(recorded, LIMIT_SECONDS)
+        try:
+            body = recorded.json()
+        except ValueError:
+            return self.answer(recorded)
+        tool = offered_tool(self.backend.dialect, body)
+        if tool is not None:
+            return self.backend.tool_call(recorded, tool.name, arguments_for(tool, self.workdir))
+        return self.answer(recorded)
+
+
+# -- starting it -------------------------------------------------------------------
+
+
+@attrs.define
+class DemoUpstreams:
+    """The started simulators and the config that points the gateway at them."""
+
+    backends: list[DemoBackend]
+    simulators: dict[str, Simulator]
+    #: Top-level config keys (the providers' sections, the client key, an empty auth dir).
+    config: dict[str, Any]
+
+
+def collect_backends(pm: pluggy.PluginManager) -> list[DemoBackend]:
+    """Every provider's demo backend, in provider-name order."""
+    backends = [b for contributed in pm.hook.demo_backends() for b in contributed or []]
+    return sorted(backends, key=lambda b: b.provider)
+
+
+@contextlib.asynccontextmanager
+async def demo_upstreams(pm: pluggy.PluginManager, auth_dir: str, workdir: str = "") -> AsyncIterator[DemoUpstreams]:
+    """Start every contributed simulator on loopback; stop them all on exit."""
+    backends = collect_backends(pm)
+    config: dict[str, Any] = {"api-keys": [CLIENT_KEY], "auth-dir": auth_dir}
+    simulators: dict[str, Simulator] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for backend in backends:
+            keys = demo_keys(backend.provider)
+            simulator = backend.simulator(set(keys))
+            policy = DemoPolicy(backend, simulator.default_reply, keys[0], workdir or os.getcwd())
+            simulator.default_reply = policy.reply  # type: ignore[method-assign]
+            await stack.enter_async_context(simulator)
+            simulators[backend.provider] = simulator
+            config.update(backend.config(simulator, keys))
+        yield DemoUpstreams(backends=backends, simulators=simulators, config=config)
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    stream = io.StringIO()
+    YAML(typ="safe").dump(data, stream)
+    return stream.getvalue()
+
+
+def _banner(out: TextIO) -> None:
+    print("polyrelay DEMO: the gateway in front of simulated upstreams on this machine (no network, no accounts).",
+          file=out)
+    print("Press Ctrl+C to stop it. Run `polyrelay serve --config FILE` to serve real keys (see README.md).",
+          file=out, flush=True)
+
+
+def _print_setup(out: TextIO, url: str, upstreams: DemoUpstreams) -> None:
+    models: dict[str, list[str]] = {}
+    for backend in upstreams.backends:
+        models.setdefault(backend.dialect, []).extend(backend.models)
+    served = ", ".join(f"{b.provider} ({', '.join(b.models[:2])}...)" for b in upstreams.backends)
+    print(f"\nDemo upstreams: {served}. Any client may use any model.", file=out)
+    print("Paste one of these in another terminal:\n", file=out)
+    print(client_setup(url, CLIENT_KEY, models), file=out, flush=True)
+
+
+async def serve_demo(pm: pluggy.PluginManager, host: str = "127.0.0.1", port: int = 8317,
+                     out: TextIO | None = None, shutdown_trigger: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Run the demo gateway until Ctrl+C (or ``shutdown_trigger``); the simulators stop with it."""
+    from polyrelay.config import ConfigError, load_config
+    from polyrelay.plugins import collect_config_sections
+    from polyrelay.server import base_url, run
+
+    out = out or sys.stdout
+    _banner(out)
+    with tempfile.TemporaryDirectory(prefix="polyrelay-demo-") as auth_dir:
+        async with demo_upstreams(pm, auth_dir) as upstreams:
+            if not upstreams.backends:
+                raise ConfigError("the demo needs a provider that ships a simulator; none is installed "
+                                  "(pip install ./providers/claude, for one)")
+            config = load_config(None, collect_config_sections(pm), text=_yaml({**upstreams.config, "port": port}))
+            config.host = host
+            url = base_url(config, host)
+            await run(config, pm, shutdown_trigger=shutdown_trigger,
+                      ready=lambda _bind: _print_setup(out, url, upstreams))

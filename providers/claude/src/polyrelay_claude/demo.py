@@ -1,0 +1,39 @@
+"""The claude provider's part of ``polyrelay serve --demo``: its Anthropic simulator."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from polyrelay import hookimpl, ir
+from polyrelay.demo import DemoBackend, api_key_config
+
+if TYPE_CHECKING:
+    from polyrelay.testing.simulator import Recorded, Reply, Simulator
+
+
+def _simulator(keys: set[str]) -> Simulator:
+    from polyrelay_claude.simulator import AnthropicSimulator
+
+    return AnthropicSimulator(keys=keys)
+
+
+def _rate_limit(recorded: Recorded, seconds: int) -> Reply:
+    from polyrelay_claude.simulator import rate_limit_reply
+
+    return rate_limit_reply(retry_after=seconds)
+
+
+def _tool_call(recorded: Recorded, name: str, arguments: dict[str, Any]) -> Reply:
+    from polyrelay_claude.simulator import tool_use_reply
+
+    body = recorded.json()
+    return tool_use_reply(body["model"], name, arguments, bool(body.get("stream")))
+
+
+@hookimpl
+def demo_backends() -> list[DemoBackend]:
+    """The Anthropic Messages simulator behind two demo keys."""
+    from polyrelay_claude import MODELS, NAME, SECTION
+
+    return [DemoBackend(provider=NAME, dialect=ir.ANTHROPIC, models=MODELS, simulator=_simulator,
+                        config=api_key_config(SECTION), rate_limit=_rate_limit, tool_call=_tool_call)]
