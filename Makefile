@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+ and pip):
 #   make serve   install everything editable into .venv and start the gateway
+#                (the demo over simulated upstreams unless ARGS or $POLYRELAY_CONFIG names a config)
 #   make test    install everything editable into .venv and run every test
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +17,7 @@ $(STAMP): core/pyproject.toml $(wildcard providers/*/pyproject.toml) requirement
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/polyrelay serve $(ARGS)
+	$(BIN)/polyrelay serve $(or $(ARGS),$(if $(POLYRELAY_CONFIG),,--demo))
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -161,8 +161,8 @@ class DemoPolicy:
         if _uses_key(recorded, self.limited_key):
             self.seen += 1
             if self.seen % LIMIT_EVERY == 0:
-                log.info("demo: the simulated %s upstream refuses its first key with a rate limit (%ds)",
-                         self.backend.provider, LIMIT_SECONDS)
+                log.info("demo: the simulated %s upstream refuses its first key with a rate limit (%ds); "
+                         "the gateway cools that key and moves to the other", self.backend.provider, LIMIT_SECONDS)
                 return self.backend.rate_limit(recorded, LIMIT_SECONDS)
         try:
             body = recorded.json()
@@ -218,8 +218,8 @@ def _yaml(data: dict[str, Any]) -> str:
 
 
 def _banner(out: TextIO) -> None:
-    print("polyrelay DEMO: the gateway in front of simulated upstreams on this machine (no network, no accounts).",
-          file=out)
+    print("polyrelay DEMO: the gateway in front of simulated upstreams on this machine "
+          "(no network, nothing to configure).", file=out)
     print("Press Ctrl+C to stop it. Run `polyrelay serve --config FILE` to serve real keys (see README.md).",
           file=out, flush=True)
 

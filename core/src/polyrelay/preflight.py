@@ -93,8 +93,9 @@ def config_findings(config: Config) -> list[Finding]:
             "replace them with keys of your own", refuses=True))
     if config.remote_management.secret_key:
         findings.append(Finding(
-            "remote-management.secret-key is set, but polyrelay has no management API yet: remove the key "
-            "(or keep CLIProxyAPI) rather than run without the management you asked for", refuses=True))
+            "remote-management.secret-key is set, but the management API is not available in polyrelay yet: "
+            "remove the key (or keep CLIProxyAPI) rather than run without the management you asked for",
+            refuses=True))
     _, why = exposure(config)
     if why:
         findings.append(Finding(why, refuses=False))
