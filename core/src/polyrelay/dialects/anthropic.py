@@ -22,15 +22,24 @@ import base64
 import binascii
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.base import DialectError, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    content_field_problem,
+    json_error_frame,
+    merge_usage,
+    reraise_as_dialect_error,
+)
 from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEEvent, SSEParser, frame
 
 NAME = ir.ANTHROPIC
+#: The API version polyrelay speaks (https://docs.anthropic.com/en/api/versioning).
+API_VERSION = "2023-06-01"
 BLOCKS_KEY = "anthropic_blocks"  # Message/ToolResult extras: [[position, raw block], ...]
 
 # Anthropic requires max_tokens; CPA uses the same default for translated requests.
@@ -1195,6 +1204,54 @@ class AnthropicDialect:
 
     name = NAME
     keepalive_frame = b'event: ping\ndata: {"type":"ping"}\n\n'
+    #: Anthropic's SDKs send ``anthropic-version`` on every request, ``/v1/models`` included.
+    marker_headers: tuple[str, ...] = ("anthropic-version",)
+    model_in_body: bool = True
+    # https://docs.anthropic.com/en/api/versioning and /en/api/beta-headers: the client's choice wins.
+    forwarded_headers: tuple[str, ...] = ("anthropic-beta", "anthropic-version")
+    prompt_fields: tuple[str, ...] = ("system", "messages", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1/messages`` and ``/v1/messages/count_tokens``."""
+        return path.startswith("/v1/messages")
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``x-api-key`` plus the API version every request must name (https://docs.anthropic.com/en/api/versioning)."""
+        return {"x-api-key": secret, "anthropic-version": API_VERSION}
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/v1/messages``: the model and the stream flag travel in the body."""
+        return "/v1/messages"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Always: Anthropic streams only SSE."""
+        return True
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``messages`` must be an array."""
+        return content_field_problem(data, "messages", (list,))
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """``message_stop`` ends a stream, ``error`` ends it failed."""
+        return event.event in ("message_stop", "error"), event.event == "error"
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """``event: error`` with the error body, as the API sends mid-stream."""
+        return json_error_frame(self, error, "error")
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """``/v1/messages/count_tokens``: ``{"input_tokens": n}``."""
+        return {"input_tokens": tokens}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """Anthropic's paged list (one page: ``has_more`` false)."""
+        data = [self.model_entry(m, owner) for m, owner in models]
+        return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None}
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One ``model`` object (no creation date is known: the epoch)."""
+        return {"type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"}
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client JSON body → IR request; any fault is a :class:`DialectError` (400)."""

@@ -22,15 +22,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
-from polyrelay.dialects.base import DialectError, data_url, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    bearer_auth,
+    content_field_problem,
+    data_url,
+    json_error_frame,
+    merge_usage,
+    openai_model_entry,
+    openai_models_body,
+    reraise_as_dialect_error,
+)
 from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
-from polyrelay.sse import SSEParser, frame
+from polyrelay.sse import SSEEvent, SSEParser, frame
 
 NAME = ir.OPENAI_CHAT
 
@@ -1128,6 +1138,53 @@ class OpenAIChatDialect:
 
     name = NAME
     keepalive_frame = b": keep-alive\n\n"
+    marker_headers: tuple[str, ...] = ()
+    model_in_body: bool = True
+    forwarded_headers: tuple[str, ...] = ()
+    prompt_fields: tuple[str, ...] = ("messages", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1/chat/completions``."""
+        return path.startswith("/v1/chat")
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``Authorization: Bearer`` (https://platform.openai.com/docs/api-reference/authentication)."""
+        return bearer_auth(secret)
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/chat/completions`` under the ``/v1`` base: model and stream flag travel in the body."""
+        return "/chat/completions"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Always: Chat Completions streams only SSE."""
+        return True
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``messages`` must be an array."""
+        return content_field_problem(data, "messages", (list,))
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """``data: [DONE]`` ends a stream; a chunk that is an ``{"error": ...}`` object ends it failed."""
+        if event.data == "[DONE]":
+            return True, False
+        is_error = event.data.startswith('{"error"')
+        return is_error, is_error
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """An unnamed ``data:`` frame holding the error body, as OpenAI sends mid-stream."""
+        return json_error_frame(self, error)
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """Chat has no token-count endpoint of its own: ``{"input_tokens": n}`` like its siblings."""
+        return {"input_tokens": tokens}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """OpenAI's ``{"object": "list", "data": [...]}``."""
+        return openai_models_body(models)
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One OpenAI ``model`` object."""
+        return openai_model_entry(model, owner)
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client body → IR request; any fault is a :class:`DialectError`."""

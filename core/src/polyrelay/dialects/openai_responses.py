@@ -23,15 +23,24 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import Collector, response_events
 from polyrelay.dialects import openai_errors
-from polyrelay.dialects.base import DialectError, data_url, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    bearer_auth,
+    content_field_problem,
+    data_url,
+    openai_model_entry,
+    openai_models_body,
+    reraise_as_dialect_error,
+)
 from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.jsonutil import dumps, loads
-from polyrelay.sse import KEEPALIVE_COMMENT, SSEParser, frame
+from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent, SSEParser, frame
 
 NAME = ir.OPENAI_RESPONSES
 
@@ -1252,12 +1261,65 @@ class _StreamEncoder:
 
 # -- the dialect ---------------------------------------------------------------
 
+#: Stream events that end a Responses stream normally, and those that end it failed
+#: (https://platform.openai.com/docs/api-reference/responses-streaming).
+_DONE_EVENTS = frozenset({"response.completed", "response.incomplete"})
+_FAILED_EVENTS = frozenset({"response.failed", "error"})
+
 
 class OpenAIResponsesDialect:
     """The OpenAI Responses codec (see the module docstring)."""
 
     name = NAME
     keepalive_frame = KEEPALIVE_COMMENT
+    marker_headers: tuple[str, ...] = ()
+    model_in_body: bool = True
+    forwarded_headers: tuple[str, ...] = ()
+    prompt_fields: tuple[str, ...] = ("input", "instructions", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1/responses`` and ``/v1/responses/input_tokens``."""
+        return path.startswith("/v1/responses")
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``Authorization: Bearer`` (https://platform.openai.com/docs/api-reference/authentication)."""
+        return bearer_auth(secret)
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/responses`` under the ``/v1`` base: model and stream flag travel in the body."""
+        return "/responses"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Always: Responses streams only SSE."""
+        return True
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``input`` may be absent (a ``previous_response_id`` continuation), else a string or an array."""
+        return content_field_problem(data, "input", (list, str), required=False)
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """By event name: completed / incomplete end a stream, failed / error end it failed."""
+        kind = event.event or ""
+        failed = kind in _FAILED_EVENTS
+        return failed or kind in _DONE_EVENTS, failed
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """``event: error`` with ``{"type": "error", "code", "message", "param"}``, the streaming error event."""
+        inner = self.error_body(error)["error"]
+        payload = {"type": "error", "code": inner.get("code"), "message": inner.get("message"), "param": None}
+        return frame(dumps(payload), "error")
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """``/v1/responses/input_tokens``: ``{"object": "response.input_tokens", "input_tokens": n}``."""
+        return {"object": "response.input_tokens", "input_tokens": tokens}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """OpenAI's ``{"object": "list", "data": [...]}``."""
+        return openai_models_body(models)
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One OpenAI ``model`` object."""
+        return openai_model_entry(model, owner)
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client JSON body → IR request; any fault is a DialectError (400)."""
