@@ -6,9 +6,10 @@ and errors.  Codecs are pure: no I/O, no globals; per-stream state lives in
 the decoder and encoder objects they hand out.
 
 Below the contract sit the few helpers every codec needs the same way (fault
-guarding, stream usage, data URLs); retry hints are in
-:mod:`polyrelay.dialects.hints`, the OpenAI error shape in
-:mod:`polyrelay.dialects.openai_errors`.
+guarding, stream usage, the shared fact helpers).  The rest of the codec kit:
+field readers in :mod:`polyrelay.dialects.fields`, data URLs in
+:mod:`polyrelay.dialects.media`, retry hints in :mod:`polyrelay.dialects.hints`,
+the OpenAI error shape in :mod:`polyrelay.dialects.openai_errors`.
 """
 
 from __future__ import annotations
@@ -67,11 +68,6 @@ def merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:
         return new
     # Every field, so a figure added to ir.Usage later is merged without a change here.
     return ir.Usage(**{f.name: getattr(new, f.name) or getattr(old, f.name) for f in attrs.fields(ir.Usage)})
-
-
-def data_url(media_type: str | None, data: str, fallback: str) -> str:
-    """A base64 ``data:`` URL, typed ``fallback`` when the media type is unknown."""
-    return f"data:{media_type or fallback};base64,{data}"
 
 
 class StreamDecoder(Protocol):

@@ -42,6 +42,7 @@ from polyrelay.dialects.base import (
     reraise_as_dialect_error,
 )
 from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
+from polyrelay.dialects.media import parse_data_url
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent, SSEParser, frame
 
@@ -775,9 +776,9 @@ def _media_part(part: ir.Image | ir.File) -> dict[str, Any] | None:
     url = part.url
     if not url:
         return None  # a provider file id (OpenAI file-…) means nothing to Google
-    match = re.match(r"data:([^;,]+)?(?:;[^,]*)?;base64,(.*)", url, re.S)
-    if match:
-        return {"inlineData": {"mimeType": match.group(1) or part.media_type or default, "data": match.group(2)}}
+    inline = parse_data_url(url)
+    if inline:
+        return {"inlineData": {"mimeType": inline.media_type or part.media_type or default, "data": inline.data}}
     mime = part.media_type or mimetypes.guess_type(url)[0] or default
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
