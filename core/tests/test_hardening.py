@@ -109,7 +109,7 @@ async def test_the_model_is_one_encoded_segment_of_the_upstream_path(gemini_upst
 def test_model_names_and_segments():
     for good in ["gemini-2.5-pro", "claude-sonnet-4-5@20250929", "openai/gpt-4o", "qwen3-coder-plus", "llama3:8b"]:
         assert model_name_problem(good) is None, good
-    for bad in HOSTILE + ["", "a b", "x/y/z", "ü-model", "-dash-first"]:
+    for bad in [*HOSTILE, "", "a b", "x/y/z", "ü-model", "-dash-first"]:
         assert model_name_problem(bad) is not None, bad
     assert model_name_problem("odd/name/served", served={"odd/name/served"}) is None
     assert path_segment("a/b?c#d%e f") == "a%2Fb%3Fc%23d%25e%20f"
@@ -184,13 +184,13 @@ async def test_an_escaping_exception_is_a_500_in_the_dialect_with_a_request_id(g
     ("GET", "/nothing-here", ir.OPENAI_CHAT, 404),
 ])
 async def test_404_and_405_are_in_the_paths_dialect(chat_upstream, http, method, path, dialect, status):
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
-        async with http.request(method, gw.url + path, json={}) as r:
-            assert r.status == status
-            assert r.content_type == "application/json"
-            assert is_error_shape(dialect, status, await r.json())
-            if status == 405:
-                assert "POST" in r.headers["allow"]
+    async with (run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw,
+                http.request(method, gw.url + path, json={}) as r):
+        assert r.status == status
+        assert r.content_type == "application/json"
+        assert is_error_shape(dialect, status, await r.json())
+        if status == 405:
+            assert "POST" in r.headers["allow"]
 
 
 @pytest.mark.parametrize("dialect", ALL)
@@ -205,7 +205,7 @@ async def test_oversized_headers_are_431_in_the_dialect(gemini_upstream, http, d
 # -- 5: slow bodies, concurrency caps, accept errors ---------------------------------------
 
 
-async def open_slow_body(url: str, path: str, key: str | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_slow_body(url: str, path: str, key: str | None = None):
     """A request whose body never finishes arriving."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -279,7 +279,7 @@ def test_accept_errors_are_logged_once_per_interval(caplog):
 
 async def test_a_keyless_gateway_refuses_foreign_web_pages(chat_upstream, http):
     async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
-        path, headers, body = request_for(ir.OPENAI_CHAT, "sim", "hi", False)
+        path, _, body = request_for(ir.OPENAI_CHAT, "sim", "hi", False)
         refused = [
             {"origin": "https://evil.example"},
             {"origin": "null"},
