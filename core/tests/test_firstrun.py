@@ -276,7 +276,7 @@ def test_check_on_the_example_config_and_every_auth_file_type(tmp_path):
         served, unclaimed = "→" in line, "no installed plugin reads auth files" in line
         assert served or unclaimed or "not supported" in line or f"type {data['type']!r}):" in line, line
         if unclaimed:
-            assert "installed: " in line and "openai_compat" in line, "the message names what is installed"
+            assert "installed: " in line and "polyrelay.openai_compat" in line, "the message names what is installed"
     assert "broken.json: it is not valid JSON (line 1, column 20)" in report
     assert "your-api-key-2" not in report and "sk-ant-oat01-fake" not in report, "no value is quoted"
     assert "polyrelay serve would refuse to start" in report

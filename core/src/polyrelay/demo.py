@@ -37,6 +37,7 @@ from polyrelay.clientenv import client_setup
 from polyrelay.dialects import DialectError, get_dialect
 
 if TYPE_CHECKING:  # the testing package imports the gateway, which imports the hook specs
+    from polyrelay.apikeys import ProviderPlugin
     from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 log = logging.getLogger("polyrelay.demo")
@@ -83,6 +84,23 @@ def api_key_config(section: str) -> Callable[[Any, list[str]], dict[str, Any]]:
         return {section: [{"api-key": key, "base-url": simulator.api_base} for key in keys]}
 
     return config
+
+
+def backend_for(
+    plugin: ProviderPlugin,
+    simulator: Callable[[set[str]], Simulator],
+    rate_limit: Callable[[Recorded, int], Reply],
+    tool_call: Callable[[Recorded, str, dict[str, Any]], Reply],
+) -> DemoBackend:
+    """The demo backend of a :class:`~polyrelay.apikeys.ProviderPlugin` configured by its API-key list.
+
+    Name, dialect, models and config come from the plugin's class attributes.
+    """
+    if plugin.api_key_section is None:
+        raise ValueError(f"{plugin!r} has no api_key_section; build its DemoBackend with its own config")
+    return DemoBackend(provider=plugin.name, dialect=plugin.dialect, models=tuple(plugin.models),
+                       simulator=simulator, config=api_key_config(plugin.api_key_section),
+                       rate_limit=rate_limit, tool_call=tool_call)
 
 
 def demo_keys(provider: str) -> list[str]:

@@ -17,6 +17,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from polyrelay.app import App
 from polyrelay.config import Config, ConfigError, load_config
+from polyrelay.guard import SERVER_HEADER_BUFFER, throttle_accept_errors
 from polyrelay.logs import install_redaction
 from polyrelay.plugins import collect_config_sections, make_plugin_manager
 from polyrelay.preflight import config_findings, credential_findings, exposure, real_api_keys
@@ -65,6 +66,7 @@ def hypercorn_config(config: Config, host: str) -> HypercornConfig:
     # client closes it; the socket sits in CLOSE-WAIT until this timer fires.
     # A short timer bounds that (a reconnect costs a client little).
     hconfig.keep_alive_timeout = 5
+    hconfig.h11_max_incomplete_size = SERVER_HEADER_BUFFER  # the guard answers 431 below it, in dialect
     hconfig.graceful_timeout = 2
     return hconfig
 
@@ -99,6 +101,7 @@ async def run(
             "`polyrelay serve --demo` shows a gateway that answers, with nothing to configure", hint,
         )
     hconfig = hypercorn_config(config, host)
+    throttle_accept_errors(asyncio.get_running_loop())
     log.info(
         "polyrelay serving on %s with %d provider(s), %d credential(s) (Ctrl+C to stop)",
         base_url(config, host), len(app.gateway.bindings), len(app.gateway.pool),

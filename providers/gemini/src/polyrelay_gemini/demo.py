@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from polyrelay import hookimpl, ir
-from polyrelay.demo import DemoBackend, api_key_config
+from polyrelay.demo import DemoBackend, backend_for
 
 if TYPE_CHECKING:
+    from polyrelay import ProviderPlugin
     from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 
@@ -35,10 +35,6 @@ def _tool_call(recorded: Recorded, name: str, arguments: dict[str, Any]) -> Repl
     return function_call_reply(_model(recorded), name, arguments, stream, sse=recorded.query.get("alt") == "sse")
 
 
-@hookimpl
-def demo_backends() -> list[DemoBackend]:
-    """The Gemini API simulator behind two demo keys."""
-    from polyrelay_gemini import MODELS, NAME, SECTION
-
-    return [DemoBackend(provider=NAME, dialect=ir.GEMINI, models=MODELS, simulator=_simulator,
-                        config=api_key_config(SECTION), rate_limit=_rate_limit, tool_call=_tool_call)]
+def demo_backend(plugin: ProviderPlugin) -> DemoBackend:
+    """The simulator behind two demo keys, configured through the plugin's API-key list."""
+    return backend_for(plugin, simulator=_simulator, rate_limit=_rate_limit, tool_call=_tool_call)

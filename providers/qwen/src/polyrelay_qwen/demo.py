@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from polyrelay import hookimpl, ir
-from polyrelay.demo import DemoBackend, api_key_config
+from polyrelay.demo import DemoBackend, backend_for
 
 if TYPE_CHECKING:
+    from polyrelay import ProviderPlugin
     from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 
@@ -31,10 +31,6 @@ def _tool_call(recorded: Recorded, name: str, arguments: dict[str, Any]) -> Repl
     return tool_call_reply(body["model"], name, arguments, bool(body.get("stream")))
 
 
-@hookimpl
-def demo_backends() -> list[DemoBackend]:
-    """The DashScope compatible-mode simulator behind two demo keys."""
-    from polyrelay_qwen import MODELS, NAME, SECTION
-
-    return [DemoBackend(provider=NAME, dialect=ir.OPENAI_CHAT, models=MODELS, simulator=_simulator,
-                        config=api_key_config(SECTION), rate_limit=_rate_limit, tool_call=_tool_call)]
+def demo_backend(plugin: ProviderPlugin) -> DemoBackend:
+    """The simulator behind two demo keys, configured through the plugin's API-key list."""
+    return backend_for(plugin, simulator=_simulator, rate_limit=_rate_limit, tool_call=_tool_call)
