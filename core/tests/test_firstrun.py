@@ -21,8 +21,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from polyrelay import hookimpl
+from polyrelay.authfiles import AuthFileError
+from polyrelay.check import run_check
 from polyrelay.cliproxy_flags import translate
 from polyrelay.config import ConfigError
+from polyrelay.gateway import Gateway
 from polyrelay.preflight import exposure, is_placeholder
 from polyrelay.server import load, run
 from polyrelay.testing.fixtures import compat_config
@@ -294,3 +298,46 @@ def test_check_of_a_servable_config_reports_what_it_serves(tmp_path):
     assert "sim              api-key  2 ready" in result.stdout
     assert "polyrelay serve would start" in result.stdout
     assert "sk-upstream-alpha-0123" not in result.stdout + result.stderr
+
+
+class StrictFiles:
+    """A plugin that claims two auth-file types and finds each file of them unusable."""
+
+    @hookimpl
+    def credential_from_file(self, data: dict, path: Path) -> None:
+        if data.get("type") == "strict-keyed":
+            raise KeyError("refresh_token")
+        if data.get("type") == "strict-said":
+            raise AuthFileError("missing field token.refresh_token")
+
+
+def _strict_auth_dir(tmp_path: Path) -> Path:
+    auth = tmp_path / "auth"
+    auth.mkdir()
+    (auth / "keyed.json").write_text(json.dumps({"type": "strict-keyed", "access_token": "tok-secret-123456"}))
+    (auth / "said.json").write_text(json.dumps({"type": "strict-said", "token": {"access_token": "tok-2"}}))
+    (auth / "other.json").write_text(json.dumps({"type": "nobody"}))
+    return auth
+
+
+def test_a_claimed_file_that_fails_to_load_says_why(tmp_path, caplog):
+    auth = _strict_auth_dir(tmp_path)
+    config, pm = load(config_text=f"auth-dir: {auth}\n", environ={}, extra_plugins=[("strict", StrictFiles())])
+    with caplog.at_level(logging.WARNING, logger="polyrelay.gateway"):
+        Gateway(config, pm)
+    assert "keyed.json (type 'strict-keyed'): missing field 'refresh_token'" in caplog.text
+    assert "said.json (type 'strict-said'): missing field token.refresh_token" in caplog.text
+    assert "other.json: no installed plugin reads auth files of type 'nobody' (installed: " in caplog.text
+    assert "strict" in caplog.text.split("type 'nobody' (installed: ")[1].split(")")[0]
+    assert "tok-secret-123456" not in caplog.text
+
+
+def test_check_reports_the_same_reasons(tmp_path, capsys):
+    auth = _strict_auth_dir(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"auth-dir: {auth}\n")
+    assert run_check(config, extra_plugins=[("strict", StrictFiles())]) == 0
+    report = capsys.readouterr().out
+    assert "keyed.json (type 'strict-keyed'): missing field 'refresh_token'" in report
+    assert "said.json (type 'strict-said'): missing field token.refresh_token" in report
+    assert "other.json: no installed plugin reads auth files of type 'nobody'" in report

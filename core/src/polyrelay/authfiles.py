@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cattrs
 import pluggy
 
 from polyrelay import defaults
@@ -73,3 +74,20 @@ def unclaimed_reason(kind: Any, installed: list[str]) -> str:
     if kind in NOT_SUPPORTED_YET:
         return f"type {kind!r} is not supported by polyrelay yet (CLIProxyAPI serves it; polyrelay has no provider)"
     return f"no installed plugin reads auth files of type {kind!r} (installed: {', '.join(installed) or 'none'})"
+
+
+def load_failure(exc: Exception) -> str:
+    """Why a plugin could not turn a file of its type into a credential, without quoting a value.
+
+    An :class:`AuthFileError` says it itself; a missing key or a cattrs
+    structuring error is reduced to the field's path (the messages of
+    either could carry a value from the file).
+    """
+    if isinstance(exc, AuthFileError):
+        return str(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing field {exc.args[0]!r}"
+    if isinstance(exc, cattrs.BaseValidationError):
+        paths = [line.rpartition(" @ ")[2] for line in cattrs.transform_error(exc)]
+        return "missing or invalid field(s) at " + ", ".join(dict.fromkeys(paths))
+    return f"its plugin could not read it ({exc.__class__.__name__})"

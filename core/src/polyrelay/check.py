@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from polyrelay.authfiles import AuthFileError, installed_plugins, scan, unclaimed_reason
+from polyrelay.authfiles import installed_plugins, load_failure, scan, unclaimed_reason
 from polyrelay.config import Config
 from polyrelay.gateway import Gateway
 from polyrelay.preflight import Finding, config_findings, credential_findings, exposure, real_api_keys
@@ -37,8 +38,8 @@ def _auth_files(gateway: Gateway) -> tuple[list[str], list[str]]:
         kind = scanned.data.get("type")
         try:
             credential = gateway.pm.hook.credential_from_file(data=scanned.data, path=scanned.path)
-        except AuthFileError as exc:
-            ignored.append(f"{name} (type {kind!r}): {exc}")
+        except Exception as exc:  # what the gateway would log and skip
+            ignored.append(f"{name} (type {kind!r}): {load_failure(exc)}")
             continue
         if credential is None:
             ignored.append(f"{name}: {unclaimed_reason(kind, installed)}")
@@ -85,13 +86,22 @@ def report(config: Config, gateway: Gateway, out: TextIO) -> list[Finding]:
     return findings
 
 
-def run_check(config_path: str | Path | None, out: TextIO | None = None) -> int:
-    """``polyrelay check``: 1 when ``serve`` would refuse to start, else 0."""
+def run_check(config_path: str | Path | None, out: TextIO | None = None,
+              extra_plugins: Sequence[tuple[str, object]] = ()) -> int:
+    """``polyrelay check``: 1 when ``serve`` would refuse to start, else 0.
+
+    ``extra_plugins`` registers more plugins, as :func:`polyrelay.server.load` does.
+    """
     out = out or sys.stdout
     # The report says everything the loaders would log, once and in order.
-    logging.getLogger("polyrelay").setLevel(logging.ERROR)
-    config, pm = load(config_path)
-    gateway = Gateway(config, pm)
+    quiet = logging.getLogger("polyrelay")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        config, pm = load(config_path, extra_plugins=extra_plugins)
+        gateway = Gateway(config, pm)
+    finally:
+        quiet.setLevel(level)
     findings = report(config, gateway, out)
     refusals = [f for f in findings if f.refuses]
     if refusals:

@@ -20,7 +20,7 @@ import pluggy
 from starlette.responses import Response, StreamingResponse
 
 from polyrelay import aggregate, defaults, ir, jsonutil, secrets
-from polyrelay.authfiles import AuthFileError, installed_plugins, unclaimed_reason
+from polyrelay.authfiles import installed_plugins, load_failure, unclaimed_reason
 from polyrelay.config import Config
 from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
 from polyrelay.defaults import is_passthrough
@@ -100,8 +100,8 @@ class Gateway:
         for path, data in read_auth_dir(self.config.auth_path):
             try:
                 credential = self.pm.hook.credential_from_file(data=data, path=path)
-            except AuthFileError as exc:
-                log.warning("skipping auth file %s (type %r): %s", path.name, data.get("type"), exc)
+            except Exception as exc:  # one bad file must not keep the gateway from starting
+                log.warning("skipping auth file %s (type %r): %s", path.name, data.get("type"), load_failure(exc))
                 continue
             if credential is None:
                 kind = data.get("type")
