@@ -341,3 +341,9 @@ def test_check_reports_the_same_reasons(tmp_path, capsys):
     assert "keyed.json (type 'strict-keyed'): missing field 'refresh_token'" in report
     assert "said.json (type 'strict-said'): missing field token.refresh_token" in report
     assert "other.json: no installed plugin reads auth files of type 'nobody'" in report
+
+
+def test_the_demo_stays_on_loopback():
+    result = polyrelay("serve", "--demo", "--host", "0.0.0.0")
+    assert result.returncode == 2
+    assert "the demo only listens on loopback" in result.stderr

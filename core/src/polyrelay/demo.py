@@ -34,7 +34,9 @@ from ruamel.yaml import YAML
 
 from polyrelay import ir
 from polyrelay.clientenv import client_setup
+from polyrelay.config import ConfigError, load_config
 from polyrelay.dialects import DialectError, get_dialect
+from polyrelay.preflight import is_loopback
 
 if TYPE_CHECKING:  # the testing package imports the gateway, which imports the hook specs
     from polyrelay.apikeys import ProviderPlugin
@@ -49,8 +51,8 @@ LIMIT_EVERY = 4
 #: The retry hint of that rate limit, in seconds.
 LIMIT_SECONDS = 5
 
-#: Tool names a demo call prefers (a harmless read), in order.
-_READ_TOOLS = ("read", "read_file", "readfile", "view", "cat")
+#: Tool names a demo call prefers, in order: a harmless read, else a shell that runs ``ls``.
+_PREFERRED_TOOLS = ("read", "read_file", "readfile", "view", "cat", "exec_command", "shell", "run_shell_command")
 
 
 @attrs.frozen
@@ -127,7 +129,7 @@ def offered_tool(dialect: str, body: Any) -> ir.Tool | None:
     if request.messages and any(isinstance(p, ir.ToolResult) for p in request.messages[-1].parts):
         return None
     by_name = {t.name.lower(): t for t in tools}
-    for name in _READ_TOOLS:
+    for name in _PREFERRED_TOOLS:
         if name in by_name:
             return by_name[name]
     return next((t for t in tools if "read" in t.name.lower()), tools[0])
@@ -255,10 +257,11 @@ def _print_setup(out: TextIO, url: str, upstreams: DemoUpstreams) -> None:
 async def serve_demo(pm: pluggy.PluginManager, host: str = "127.0.0.1", port: int = 8317,
                      out: TextIO | None = None, shutdown_trigger: Callable[[], Awaitable[None]] | None = None) -> None:
     """Run the demo gateway until Ctrl+C (or ``shutdown_trigger``); the simulators stop with it."""
-    from polyrelay.config import ConfigError, load_config
     from polyrelay.plugins import collect_config_sections
     from polyrelay.server import base_url, run
 
+    if not is_loopback(host):
+        raise ConfigError(f"the demo only listens on loopback, not {host!r}: its client key is printed for anyone")
     out = out or sys.stdout
     _banner(out)
     with tempfile.TemporaryDirectory(prefix="polyrelay-demo-") as auth_dir:
