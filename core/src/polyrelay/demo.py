@@ -113,16 +113,20 @@ def demo_keys(provider: str) -> list[str]:
 # -- what the simulators do in the demo ------------------------------------------
 
 
-def offered_tool(dialect: str, body: Any) -> ir.Tool | None:
-    """The tool to call for this upstream request, or None when text is the answer.
+def decode(dialect: str, body: Any) -> ir.Request | None:
+    """The upstream request in the internal representation (None when it cannot be read)."""
+    try:
+        return get_dialect(dialect).decode_request(body)
+    except (DialectError, ValueError, TypeError, KeyError):
+        return None
+
+
+def offered_tool(request: ir.Request) -> ir.Tool | None:
+    """The tool to call for this request, or None when text is the answer.
 
     A call is made when the request offers function tools, lets the model
     use them, and its last message is not already carrying tool results.
     """
-    try:
-        request = get_dialect(dialect).decode_request(body)
-    except (DialectError, ValueError, TypeError, KeyError):
-        return None
     tools = [t for t in request.tools if t.kind == "function"]
     if not tools or (request.tool_choice is not None and request.tool_choice.mode == "none"):
         return None
@@ -133,6 +137,20 @@ def offered_tool(dialect: str, body: Any) -> ir.Tool | None:
         if name in by_name:
             return by_name[name]
     return next((t for t in tools if "read" in t.name.lower()), tools[0])
+
+
+def tool_report(request: ir.Request) -> str | None:
+    """What the model says after a tool ran: the tool's name and the first line of its result."""
+    if not request.messages:
+        return None
+    results = [p for p in request.messages[-1].parts if isinstance(p, ir.ToolResult)]
+    if not results:
+        return None
+    names = {p.id: p.name for m in request.messages for p in m.parts if isinstance(p, ir.ToolCall)}
+    result = results[0]
+    text = " ".join(p.text for p in result.content if isinstance(p, ir.Text)).strip()
+    first = text.splitlines()[0][:80] if text else "(nothing)"
+    return f"The {result.name or names.get(result.call_id, 'tool')} tool returned: {first}"
 
 
 def arguments_for(tool: ir.Tool, workdir: str) -> dict[str, Any]:
@@ -171,6 +189,8 @@ class DemoPolicy:
     """Decides a simulator's answer in the demo; replaces its ``default_reply``."""
 
     backend: DemoBackend
+    #: The simulator (its ``reply_text``, when it has one, is what its text answers say).
+    simulator: Any
     answer: Callable[[Recorded], Reply]
     limited_key: str
     workdir: str
@@ -185,13 +205,23 @@ class DemoPolicy:
                          "the gateway cools that key and moves to the other", self.backend.provider, LIMIT_SECONDS)
                 return self.backend.rate_limit(recorded, LIMIT_SECONDS)
         try:
-            body = recorded.json()
+            request = decode(self.backend.dialect, recorded.json())
         except ValueError:
+            request = None
+        if request is None:
             return self.answer(recorded)
-        tool = offered_tool(self.backend.dialect, body)
+        tool = offered_tool(request)
         if tool is not None:
             return self.backend.tool_call(recorded, tool.name, arguments_for(tool, self.workdir))
-        return self.answer(recorded)
+        report = tool_report(request)
+        if report is None or not hasattr(self.simulator, "reply_text"):
+            return self.answer(recorded)
+        # The reply is built synchronously, so no other request sees the swapped text.
+        usual, self.simulator.reply_text = self.simulator.reply_text, report
+        try:
+            return self.answer(recorded)
+        finally:
+            self.simulator.reply_text = usual
 
 
 # -- starting it -------------------------------------------------------------------
@@ -223,7 +253,7 @@ async def demo_upstreams(pm: pluggy.PluginManager, auth_dir: str, workdir: str =
         for backend in backends:
             keys = demo_keys(backend.provider)
             simulator = backend.simulator(set(keys))
-            policy = DemoPolicy(backend, simulator.default_reply, keys[0], workdir or os.getcwd())
+            policy = DemoPolicy(backend, simulator, simulator.default_reply, keys[0], workdir or os.getcwd())
             simulator.default_reply = policy.reply  # type: ignore[method-assign]
             await stack.enter_async_context(simulator)
             simulators[backend.provider] = simulator
