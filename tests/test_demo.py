@@ -7,13 +7,7 @@ starts it; the SDK clients are built from the lines it prints.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +18,7 @@ import pytest
 from google import genai
 from google.genai import types as genai_types
 
-from polyrelay.testing.gateway import free_port
+from polyrelay.testing.demo_process import DemoProcess, demo_process
 
 #: One model of each family, each served by its own provider's simulator.
 FAMILIES = {
@@ -37,17 +31,8 @@ SDKS = ["anthropic", "openai-chat", "openai-responses", "google-genai"]
 READ_FILE = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
 
 
-class Demo:
-    """The running demo process and what it printed."""
-
-    def __init__(self, url: str, process: subprocess.Popen[bytes], out: Path, err: Path) -> None:
-        self.url, self.process, self.out, self.err = url, process, out, err
-
-    def stdout(self) -> str:
-        return self.out.read_text()
-
-    def logs(self) -> str:
-        return self.err.read_text()
+class Demo(DemoProcess):
+    """The running demo, with SDK clients built from the lines it printed."""
 
     def sdk(self, name: str) -> Any:
         """The SDK client built from the line the demo printed for it."""
@@ -61,30 +46,8 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     workdir = tmp_path_factory.mktemp("demo")
     (workdir / "README.md").write_text("demo readme\n")
-    port = free_port()
-    out, err = workdir / "stdout.txt", workdir / "stderr.txt"
-    env = {k: v for k, v in os.environ.items() if k != "POLYRELAY_CONFIG"}
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "polyrelay.cli", "serve", "--demo", "--port", str(port)],
-                                   cwd=workdir, stdout=stdout, stderr=stderr, env=env)
-    url = f"http://127.0.0.1:{port}"
-    running = Demo(url, process, out, err)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, running.logs()
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("the demo did not start: " + running.logs())
-    while "google.genai.Client(" not in running.stdout() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield running
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0, running.logs()
+    with demo_process(workdir) as running:
+        yield Demo(running.url, running.process, running.out, running.err)
 
 
 def ask(demo: Demo, sdk: str, model: str, stream: bool) -> str:

@@ -23,6 +23,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -51,6 +52,8 @@ LIMIT_EVERY = 4
 #: The retry hint of that rate limit, in seconds.
 LIMIT_SECONDS = 5
 
+#: Words in the user's request that make the demo model use a tool.
+_TOOL_WORDS = re.compile(r"(?i)\b(read|file|files|list|run|tool|ls|cat|open)\b")
 #: Tool names a demo call prefers, in order: a harmless read, else a shell that runs ``ls``.
 _PREFERRED_TOOLS = ("read", "read_file", "readfile", "view", "cat", "exec_command", "shell", "run_shell_command")
 
@@ -125,14 +128,23 @@ def offered_tool(request: ir.Request) -> ir.Tool | None:
     """The tool to call for this request, or None when text is the answer.
 
     A call is made when the request offers function tools, lets the model
-    use them, and its last message is not already carrying tool results.
+    use them, and the user's last words ask for something a tool does
+    ("read the README", "list the files"); coding CLIs offer tools on every
+    turn, and "say hi" should still get a plain answer.
     """
     tools = [t for t in request.tools if t.kind == "function"]
     if not tools or (request.tool_choice is not None and request.tool_choice.mode == "none"):
         return None
-    if request.messages and any(isinstance(p, ir.ToolResult) for p in request.messages[-1].parts):
-        return None
+    if request.tool_choice is None or request.tool_choice.mode == "auto":
+        # Claude Code puts a system entry after the user's turn; the turn is the last non-system message.
+        last = next((m for m in reversed(request.messages) if m.role != "system"), None)
+        texts = [p.text for p in last.parts if isinstance(p, ir.Text)] if last and last.role == "user" else []
+        if not texts or not _TOOL_WORDS.search(texts[-1]):
+            return None
     by_name = {t.name.lower(): t for t in tools}
+    forced = request.tool_choice.name if request.tool_choice and request.tool_choice.mode == "tool" else None
+    if forced and forced.lower() in by_name:
+        return by_name[forced.lower()]
     for name in _PREFERRED_TOOLS:
         if name in by_name:
             return by_name[name]
@@ -141,9 +153,10 @@ def offered_tool(request: ir.Request) -> ir.Tool | None:
 
 def tool_report(request: ir.Request) -> str | None:
     """What the model says after a tool ran: the tool's name and the first line of its result."""
-    if not request.messages:
+    last = next((m for m in reversed(request.messages) if m.role != "system"), None)
+    if last is None:
         return None
-    results = [p for p in request.messages[-1].parts if isinstance(p, ir.ToolResult)]
+    results = [p for p in last.parts if isinstance(p, ir.ToolResult)]
     if not results:
         return None
     names = {p.id: p.name for m in request.messages for p in m.parts if isinstance(p, ir.ToolCall)}
