@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -347,3 +348,16 @@ def test_the_demo_stays_on_loopback():
     result = polyrelay("serve", "--demo", "--host", "0.0.0.0")
     assert result.returncode == 2
     assert "the demo only listens on loopback" in result.stderr
+
+
+def test_a_busy_port_is_a_message_not_a_traceback(tmp_path):
+    config = tmp_path / "config.yaml"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config.write_text(f"auth-dir: {tmp_path}/auth\nport: {port}\n")
+        result = polyrelay("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

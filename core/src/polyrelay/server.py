@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -109,7 +110,24 @@ async def run(
     if ready is not None:
         ready(hconfig.bind)
     asgi: Any = app.starlette()  # hypercorn's ASGI type is narrower than Starlette's signature
+    _check_bindable(hconfig)
     await hypercorn_serve(asgi, hconfig, shutdown_trigger=shutdown_trigger or _signalled())
+
+
+def _check_bindable(hconfig: HypercornConfig) -> None:
+    """A busy or foreign address is a one-line error, before the app's lifespan starts.
+
+    hypercorn binds the same way (``SO_REUSEADDR``), so closing these sockets
+    and letting it bind again right after succeeds.
+    """
+    try:
+        sockets = hconfig.create_sockets()
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise ConfigError(f"cannot listen on {hconfig.bind[0]}: {exc.strerror} (see host and port)") from None
+    for sock in sockets.secure_sockets + sockets.insecure_sockets + sockets.quic_sockets:
+        sock.close()
 
 
 def _signalled() -> Callable[[], Awaitable[None]]:

@@ -34,9 +34,10 @@ from polyrelay.sse import frame
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 #: Top-level Responses parameters; anything else is an ``unknown_parameter``.
+#: (``client_metadata``: Codex CLI sends it on every request, captures/codex.json, and the API takes it.)
 REQUEST_FIELDS = frozenset({
-    "background", "conversation", "include", "input", "instructions", "max_output_tokens", "max_tool_calls",
-    "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
+    "background", "client_metadata", "conversation", "include", "input", "instructions", "max_output_tokens",
+    "max_tool_calls", "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
     "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
     "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user",
 })
