@@ -2,13 +2,14 @@
 #   make serve   install everything editable into .venv and start the gateway
 #                (the demo over simulated upstreams unless ARGS or $POLYRELAY_CONFIG names a config)
 #   make test    install everything editable into .venv and run every test
+#   make test-clients  the real coding CLIs (from npm) against the demo gateway
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := -e ./core -e ./providers/gemini -e ./providers/codex -e ./providers/qwen -e ./providers/claude
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench bench-smoke clean
+.PHONY: serve test test-clients lint bench bench-smoke clean
 
 $(STAMP): core/pyproject.toml $(wildcard providers/*/pyproject.toml) requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,17 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q $(ARGS)
 
+# The real CLIs (Claude Code, Codex CLI, Gemini CLI, Qwen Code) at the versions pinned in
+# clients/package-lock.json, installed into the git-ignored clients/node_modules (needs node + npm).
+CLIENTS := clients/node_modules/.installed
+
+$(CLIENTS): clients/package.json clients/package-lock.json
+	cd clients && npm ci --no-audit --no-fund
+	touch $(CLIENTS)
+
+test-clients: $(STAMP) $(CLIENTS)
+	$(BIN)/pytest -q clients $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -33,4 +45,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke $(ARGS)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) clients/node_modules

@@ -152,7 +152,7 @@ def offered_tool(request: ir.Request) -> ir.Tool | None:
 
 
 def tool_report(request: ir.Request) -> str | None:
-    """What the model says after a tool ran: the tool's name and the first line of its result."""
+    """What the model says after a tool ran: the tool's name and the start of its result, on one line."""
     last = next((m for m in reversed(request.messages) if m.role != "system"), None)
     if last is None:
         return None
@@ -161,9 +161,8 @@ def tool_report(request: ir.Request) -> str | None:
         return None
     names = {p.id: p.name for m in request.messages for p in m.parts if isinstance(p, ir.ToolCall)}
     result = results[0]
-    text = " ".join(p.text for p in result.content if isinstance(p, ir.Text)).strip()
-    first = text.splitlines()[0][:80] if text else "(nothing)"
-    return f"The {result.name or names.get(result.call_id, 'tool')} tool returned: {first}"
+    text = " ".join(" ".join(p.text for p in result.content if isinstance(p, ir.Text)).split())
+    return f"The {result.name or names.get(result.call_id, 'tool')} tool returned: {text[:200] or '(nothing)'}"
 
 
 def arguments_for(tool: ir.Tool, workdir: str) -> dict[str, Any]:
