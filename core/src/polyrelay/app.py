@@ -169,7 +169,7 @@ class App:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         """Own the outbound sessions and the refresh loop for the app's lifetime."""
-        self._refresher = asyncio.create_task(self.gateway.refresh_loop())
+        self._refresher = asyncio.create_task(self.gateway.background())
         try:
             yield
         finally:

@@ -68,6 +68,8 @@ class Credential:
     models: list[str] | None = None  # restrict to these client model ids
     excluded_models: list[str] = attrs.field(factory=list)
     disabled: bool = False
+    #: Why it is disabled (kept in the auth file as ``disabled_reason``).
+    disabled_reason: str = ""
     path: Path | None = None
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -100,12 +102,18 @@ class Verdict:
     and try another credential); ``"refresh"`` (refresh this credential once
     and retry it); ``"fail"`` (a request fault: return the error, cool
     nothing).  ``cooldown`` None means the core's default for the status.
+    ``disable`` takes the credential out of rotation until a user acts
+    (a revoked subscription, an ineligible project).
     """
 
     action: Literal["ok", "next", "refresh", "fail"]
     error: ir.ErrorInfo | None = None
     scope: Literal["model", "credential"] = "model"
     cooldown: float | None = None
+    #: Shown as the cooldown's reason (default: the error's kind).
+    reason: str = ""
+    #: Disable the credential for good with this reason (persisted in its auth file).
+    disable: str = ""
 
 
 @attrs.define
