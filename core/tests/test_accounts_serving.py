@@ -17,7 +17,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -32,6 +31,7 @@ from polyrelay.testing import Recorded, Reply, run_gateway
 from polyrelay.testing.clients import ask
 from polyrelay.testing.oauth import OAuthServer
 from polyrelay.testing.openai_chat import OpenAIChatSimulator, error_body
+from polyrelay.testing.plugin import plugin_of
 
 CLIENT_ID = "acme-client"
 
@@ -66,7 +66,7 @@ def acme_plugin(simulator: AcmeSimulator) -> object:
     def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
         return file_credential("acme", path, data) if data.get("type") == "acme" else None
 
-    return SimpleNamespace(register_providers=register_providers, credential_from_file=credential_from_file)
+    return plugin_of(register_providers, credential_from_file)
 
 
 def account_file(directory: Path, name: str, access: str, refresh: str, **extra: Any) -> Path:
