@@ -107,6 +107,15 @@ class Gateway:
         self.auth_dir.scan()
         self.accounts = Accounts(self.pool, self.sessions, by_name, self.auth_dir)
 
+    def models(self) -> list[tuple[str, str]]:
+        """``(model, provider)`` for every routable model whose provider holds a usable credential.
+
+        An account provider is registered before any account exists (one may
+        be logged in while serving); until then its models are not listed.
+        """
+        live = {c.provider for c in self.pool if not c.disabled}
+        return [(model, provider) for model, provider in self.router.models() if provider in live]
+
     async def aclose(self) -> None:
         """Release outbound connections."""
         await self.sessions.close()

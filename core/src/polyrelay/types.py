@@ -175,6 +175,8 @@ class StreamState:
 
 
 Refresher = Callable[["Credential", "aiohttp.ClientSession", "Provider"], Awaitable[None]]
+#: Counts a request's input tokens upstream (``request.upstream_model`` is set); None: it cannot.
+TokenCounter = Callable[["ClientRequest", "Credential", "aiohttp.ClientSession", "Provider"], Awaitable["int | None"]]
 
 
 @attrs.define(eq=False)
@@ -198,6 +200,8 @@ class Provider:
     #: Same-dialect clients are forwarded byte-for-byte (model name patched).
     passthrough: bool = True
     refresh: Refresher | None = None
+    #: Upstream token counting for the count routes (None: the core's local estimate).
+    count_tokens: TokenCounter | None = None
     #: Refresh OAuth tokens this many seconds before they expire.
     refresh_lead: float = 300.0
     headers: dict[str, str] = attrs.field(factory=dict)
@@ -221,6 +225,7 @@ __all__ = [
     "Refresher",
     "StreamItem",
     "StreamState",
+    "TokenCounter",
     "UpstreamRequest",
     "Verdict",
     "redact",
