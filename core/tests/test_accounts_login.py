@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from polyrelay.accounts import AccountFile, BrowserLogin, DeviceLogin, LoginContext, LoginError, LoginFlow
+from polyrelay.accounts import AccountFile, BrowserLogin, DeviceLogin, InputLines, LoginContext, LoginError, LoginFlow
 from polyrelay.accounts.login import flow_parser, run_login, safe_file_name
 from polyrelay.config import load_config
 from polyrelay.testing.gateway import free_port
@@ -87,21 +87,17 @@ class Terminal:
     def __init__(self) -> None:
         self.shown: list[str] = []
         self.url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.pasted: asyncio.Queue[str] = asyncio.Queue()
+        self.pasted = InputLines()
 
     def say(self, text: str) -> None:
         self.shown.append(text)
         if "://" in text and "response_type=code" in text and not self.url.done():
             self.url.set_result(text.strip())
 
-    async def lines(self) -> AsyncIterator[str]:
-        while True:
-            yield await self.pasted.get()
-
 
 async def login(flow: LoginFlow, config: Any, terminal: Terminal, *argv: str) -> Path:
     options = flow_parser(flow).parse_args(["--no-browser", *argv])
-    return await run_login(flow, options, config, lines=terminal.lines(), stdin=False, say=terminal.say)
+    return await run_login(flow, options, config, lines=terminal.pasted, stdin=False, say=terminal.say)
 
 
 async def follow(url: str) -> tuple[int, str]:
@@ -147,8 +143,8 @@ async def test_pasted_redirect_url_and_code_hash_state_both_work(server, tmp_pat
         task = asyncio.ensure_future(login(flow, simulator_config(server, tmp_path), terminal))
         location = await redirect_of(await asyncio.wait_for(terminal.url, 10))
         answer = parse_qs(urlsplit(location).query)
-        terminal.pasted.put_nowait("not an answer\n")
-        terminal.pasted.put_nowait(location if paste == "url" else f"{answer['code'][0]}#{answer['state'][0]}\n")
+        terminal.pasted.feed("not an answer\n")
+        terminal.pasted.feed(location if paste == "url" else f"{answer['code'][0]}#{answer['state'][0]}\n")
         path = await asyncio.wait_for(task, 10)
         assert path.exists(), paste
         assert any("neither the redirect URL" in line for line in terminal.shown), "a bad paste is explained"
@@ -267,3 +263,20 @@ def test_flow_parser_offers_only_what_the_flow_has():
     with pytest.raises(SystemExit):
         parser.parse_args(["--port", "1"])
     assert isinstance(parser.parse_args([]), argparse.Namespace)
+
+
+async def test_the_account_step_can_still_ask_after_the_browser_answered(server, tmp_path):
+    async def asking_account(ctx: LoginContext, tokens: Mapping[str, Any]) -> AccountFile:
+        project = await ctx.ask("Pick a project:")
+        return AccountFile(f"acme-{project}.json", {"type": "acme", "project": project})
+
+    flow = acme_flow(server, free_port())
+    flow.account = asking_account
+    terminal = Terminal()
+    task = asyncio.ensure_future(login(flow, simulator_config(server, tmp_path), terminal))
+    await follow(await asyncio.wait_for(terminal.url, 10))
+    await asyncio.sleep(0.2)  # the paste listener has stopped; the question is next
+    terminal.pasted.feed("proj-2\n")
+    path = await asyncio.wait_for(task, 10)
+    assert json.loads(path.read_text())["project"] == "proj-2"
+    assert "Pick a project:" in terminal.shown

@@ -371,3 +371,20 @@ async def test_priority_spends_the_subscription_before_the_paid_key(tmp_path):
                 assert (await ask(http, gw.url, ir.OPENAI_CHAT, MODEL)).status == 200
         used = ["key" if "x-api-key" in r.headers else "account" for r in api_requests(claude)]
         assert used == ["account"] * 4 + ["key"] * 2, "the key only serves once the account is limited"
+
+
+def test_credentials_command_shows_a_disabled_account_and_why(tmp_path):
+    import subprocess
+
+    path = tmp_path / "claude-gone@example.com.json"
+    path.write_text(json.dumps({"type": "claude", "email": "gone@example.com", "access_token": "sk-ant-oat01-x",
+                                "refresh_token": "sk-ant-ort01-x", "disabled": True,
+                                "disabled_reason": "refresh rejected: invalid_grant: Refresh token revoked"}))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"auth-dir: {tmp_path}\n")
+    result = subprocess.run([sys.executable, "-m", "polyrelay.cli", "credentials", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "POLYRELAY_CONFIG": ""})
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "gone@example.com" in line]
+    assert "disabled (refresh rejected: invalid_grant: Refresh token revoked)" in line
+    assert "sk-ant-oat01-x" not in result.stdout

@@ -13,14 +13,14 @@ import contextlib
 import errno
 import hmac
 import html
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import attrs
 from aiohttp import web
 
-from polyrelay.accounts.flows import BrowserLogin, LoginContext, LoginError, LoginFlow
+from polyrelay.accounts.flows import BrowserLogin, InputLines, LoginContext, LoginError, LoginFlow
 from polyrelay.accounts.oauth import TokenError, new_state, pkce_pair, post_token
 
 
@@ -123,8 +123,8 @@ class CallbackListener:
             self._runner = None
 
 
-async def _pasted(lines: AsyncIterator[str], answers: asyncio.Queue[Answer], ctx: LoginContext) -> None:
-    async for line in lines:
+async def _pasted(lines: InputLines, answers: asyncio.Queue[Answer], ctx: LoginContext) -> None:
+    while (line := await lines.readline()) is not None:
         answer = parse_answer(line)
         if answer is None:
             if line.strip():
@@ -134,7 +134,7 @@ async def _pasted(lines: AsyncIterator[str], answers: asyncio.Queue[Answer], ctx
 
 
 async def wait_for_answer(
-    answers: asyncio.Queue[Answer], lines: AsyncIterator[str] | None, ctx: LoginContext, timeout: float
+    answers: asyncio.Queue[Answer], lines: InputLines | None, ctx: LoginContext, timeout: float
 ) -> Answer:
     """The first answer from the callback or the pasted input, before ``timeout`` seconds."""
     paste = asyncio.ensure_future(_pasted(lines, answers, ctx)) if lines is not None else None
@@ -179,7 +179,7 @@ async def exchange_code(flow: LoginFlow, ctx: LoginContext, auth: Authorization,
 
 async def browser_login(
     flow: LoginFlow, ctx: LoginContext, *, port: int | None, open_browser: bool, timeout: float,
-    lines: AsyncIterator[str] | None,
+    lines: InputLines | None,
 ) -> dict[str, Any]:
     """Run the whole browser flow; the token answer."""
     browser = _browser(flow)

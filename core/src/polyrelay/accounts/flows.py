@@ -9,6 +9,7 @@ carries a browser description (:class:`BrowserLogin`), a device-code one
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,32 @@ from polyrelay.accounts.oauth import BodyStyle
 
 class LoginError(Exception):
     """A login failed; the message is the one line shown to the user."""
+
+
+class InputLines:
+    """Lines the user types or pastes, read one at a time.
+
+    Reading is safe to cancel (the browser flow stops listening for a
+    paste once the callback answered, and a later question still gets the
+    next line); ``None`` marks the end of input.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._ended = False
+
+    def feed(self, line: str | None) -> None:
+        """Add a line (None: input ended)."""
+        self._queue.put_nowait(line)
+
+    async def readline(self) -> str | None:
+        """The next line, or None once input has ended."""
+        if self._ended:
+            return None
+        line = await self._queue.get()
+        if line is None:
+            self._ended = True
+        return line
 
 
 @attrs.define

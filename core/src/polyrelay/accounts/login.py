@@ -16,7 +16,7 @@ import contextlib
 import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -24,7 +24,7 @@ import pluggy
 
 from polyrelay.accounts.browser import browser_login
 from polyrelay.accounts.device import device_login
-from polyrelay.accounts.flows import LoginContext, LoginError, LoginFlow
+from polyrelay.accounts.flows import InputLines, LoginContext, LoginError, LoginFlow
 from polyrelay.config import Config, ConfigError
 from polyrelay.credentials import write_json_atomic
 from polyrelay.upstream import Sessions
@@ -118,35 +118,30 @@ def login_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def stdin_lines(stream: TextIO | None = None) -> AsyncIterator[str] | None:
+def stdin_lines(stream: TextIO | None = None) -> InputLines | None:
     """Lines typed or pasted on standard input, read off the event loop (None: no input)."""
     stream = sys.stdin if stream is None else stream
     if stream is None or stream.closed:
         return None
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    lines = InputLines()
 
     def read() -> None:
         # A daemon thread: a blocked readline must not keep the process alive after the login.
         try:
             for line in iter(stream.readline, ""):
-                loop.call_soon_threadsafe(queue.put_nowait, line)
+                loop.call_soon_threadsafe(lines.feed, line)
         except (OSError, ValueError, RuntimeError):  # no readable stdin (or the login already ended)
             pass
         with contextlib.suppress(RuntimeError):  # the loop may be gone by the time input ends
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+            loop.call_soon_threadsafe(lines.feed, None)
 
     threading.Thread(target=read, name="polyrelay-login-stdin", daemon=True).start()
-
-    async def lines() -> AsyncIterator[str]:
-        while (line := await queue.get()) is not None:
-            yield line
-
-    return lines()
+    return lines
 
 
 async def run_login(
-    flow: LoginFlow, options: argparse.Namespace, config: Config, lines: AsyncIterator[str] | None = None,
+    flow: LoginFlow, options: argparse.Namespace, config: Config, lines: InputLines | None = None,
     stdin: bool = True, say: Callable[[str], None] | None = None,
 ) -> Path:
     """Run ``flow`` to the end; the path of the stored account file.
@@ -170,7 +165,8 @@ async def run_login(
         if lines is None:
             return None
         say(prompt)
-        return await anext(lines, None)
+        line = await lines.readline()
+        return None if line is None else line.rstrip("\n")
 
     ctx = LoginContext(session=session, urls=urls, args=options, say=say, ask=ask)
     try:
