@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from polyrelay.authfiles import installed_plugins, load_failure, scan, unclaimed_reason
 from polyrelay.config import Config
 from polyrelay.gateway import Gateway
 from polyrelay.preflight import Finding, config_findings, credential_findings, exposure, real_api_keys
@@ -28,25 +27,11 @@ from polyrelay.server import base_url, load
 def _auth_files(gateway: Gateway) -> tuple[list[str], list[str]]:
     """``(served, not served)`` lines for every file of the auth dir."""
     served, ignored = [], []
-    registered = {b.provider.name for b in gateway.bindings}
-    installed = installed_plugins(gateway.pm)
-    for scanned in scan(gateway.config.auth_path):
-        name = scanned.path.name
-        if scanned.data is None:
-            ignored.append(f"{name}: it {scanned.problem}")
-            continue
-        kind = scanned.data.get("type")
-        try:
-            credential = gateway.pm.hook.credential_from_file(data=scanned.data, path=scanned.path)
-        except Exception as exc:  # what the gateway would log and skip
-            ignored.append(f"{name} (type {kind!r}): {load_failure(exc)}")
-            continue
-        if credential is None:
-            ignored.append(f"{name}: {unclaimed_reason(kind, installed)}")
-        elif credential.provider not in registered:
-            ignored.append(f"{name}: provider {credential.provider!r} is not registered")
+    for path, credential, reason in gateway.auth_dir.describe():
+        if credential is not None:
+            served.append(f"{path.name} → {credential.provider} ({credential.kind})")
         else:
-            served.append(f"{name} → {credential.provider} ({credential.kind})")
+            ignored.append(f"{path.name}: {reason or 'its provider did not take it'}")
     return served, ignored
 
 

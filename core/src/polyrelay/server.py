@@ -94,12 +94,13 @@ async def run(
     host, moved = exposure(config)
     if not real_api_keys(config) and moved is None:
         log.warning("no api-keys configured: any local client can use this gateway")
-    if not app.gateway.bindings:
+    if not len(app.gateway.pool):
         hint = "" if config.source is not None else " and start with --config FILE"
         log.warning(
-            "no providers configured, so no model can be served: add keys (gemini-api-key, codex-api-key, "
-            "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file%s (see README.md); "
-            "`polyrelay serve --demo` shows a gateway that answers, with nothing to configure", hint,
+            "no credentials yet, so no model can be served: add keys (gemini-api-key, codex-api-key, "
+            "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file%s, or log in to an "
+            "account with `polyrelay login <provider>` (see README.md); `polyrelay serve --demo` shows a gateway "
+            "that answers, with nothing to configure", hint,
         )
     hconfig = hypercorn_config(config, host)
     throttle_accept_errors(asyncio.get_running_loop())
