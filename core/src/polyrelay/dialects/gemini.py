@@ -34,6 +34,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import collect
+from polyrelay.dialects import fields
 from polyrelay.dialects.base import (
     DialectError,
     content_field_problem,
@@ -41,6 +42,7 @@ from polyrelay.dialects.base import (
     merge_usage,
     reraise_as_dialect_error,
 )
+from polyrelay.dialects.fields import BOOLEAN, STRING, checked, usage_count
 from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
 from polyrelay.dialects.media import parse_data_url
 from polyrelay.jsonutil import dumps, loads
@@ -166,53 +168,9 @@ def _leftovers(obj: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in names}
 
 
-def _obj(value: Any, where: str, required: bool = False) -> dict[str, Any]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise DialectError(f"{where} must be an object")
-    return value
-
-
-def _arr(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise DialectError(f"{where} must be an array")
-    return value
-
-
-def _str(value: Any, where: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise DialectError(f"{where} must be a string")
-
-
-def _num(value: Any, where: str) -> float | None:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return value
-    raise DialectError(f"{where} must be a number")
-
-
-def _int(value: Any, where: str) -> int | None:
-    number = _num(value, where)
-    if number is None:
-        return None
-    if isinstance(number, float) and not number.is_integer():
-        raise DialectError(f"{where} must be an integer")
-    return int(number)
-
-
-def _bool(value: Any, where: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise DialectError(f"{where} must be a boolean")
-
-
 def _count(meta: dict[str, Any], name: str) -> int:
-    """A usage counter; upstream junk counts as zero rather than failing a stream."""
-    value = _field(meta, name)
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    """A usage counter under either spelling."""
+    return usage_count(_field(meta, name))
 
 
 def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -420,7 +378,7 @@ def _decode_request(body: Any) -> ir.Request:
         raise DialectError("request body must be a JSON object")
     inner = _field(body, "generateContentRequest")
     if inner is not None:  # countTokens wraps a whole generate request
-        return _decode_request(_obj(inner, "generateContentRequest", required=True))
+        return _decode_request(fields.obj(inner, "generateContentRequest", required=True))
     if not _has(body, "contents"):
         raise DialectError("contents is required")
     request = ir.Request(model="")
@@ -429,7 +387,7 @@ def _decode_request(body: Any) -> ir.Request:
     request.tools = _decode_tools(_field(body, "tools"))
     ext = _leftovers(body, _REQUEST_KEYS)
     request.tool_choice = _decode_tool_config(_field(body, "toolConfig"), ext)
-    _decode_generation(request, _obj(_field(body, "generationConfig"), "generationConfig"), ext)
+    _decode_generation(request, fields.obj(_field(body, "generationConfig"), "generationConfig"), ext)
     if ext:
         request.extensions[ir.GEMINI] = ext
     return request
@@ -442,15 +400,15 @@ def _decode_contents(value: Any) -> list[ir.Message]:
     messages = []
     for ci, raw in enumerate(value):
         where = f"contents[{ci}]"
-        content = _obj(raw, where, required=True)
-        role = _str(content.get("role"), f"{where}.role") or "user"
+        content = fields.obj(raw, where, required=True)
+        role = checked(content.get("role"), STRING, f"{where}.role") or "user"
         message = ir.Message(role=ROLE_TO_IR.get(role, "user"))  # type: ignore[arg-type]
         if role not in ("user", "model"):
             message.extras["gemini_role"] = role
         extra = _leftovers(content, ("role", "parts"))
         if extra:
             message.extras["gemini"] = extra
-        for pi, raw_part in enumerate(_arr(content.get("parts"), f"{where}.parts")):
+        for pi, raw_part in enumerate(fields.arr(content.get("parts"), f"{where}.parts")):
             part = _decode_part(raw_part, f"{where}.parts[{pi}]", f"{ci}_{pi}", pending)
             if part is None:  # executableCode etc.: kept raw, in place, for Gemini only
                 message.extras.setdefault("gemini_parts", []).append([len(message.parts), raw_part])
@@ -461,21 +419,22 @@ def _decode_contents(value: Any) -> list[ir.Message]:
 
 
 def _decode_part(raw: Any, where: str, slot: str, pending: list[tuple[str, str]]) -> ir.Part | None:
-    part = _obj(raw, where, required=True)
-    sig_value = _str(_field(part, "thoughtSignature"), f"{where}.thoughtSignature")
+    part = fields.obj(raw, where, required=True)
+    sig_value = checked(_field(part, "thoughtSignature"), STRING, f"{where}.thoughtSignature")
     origin, sig = ir.unwrap_signature(sig_value, ir.GEMINI) if sig_value else (None, None)
     result: ir.Part
     if _has(part, "text") or part.get("thought") is True:
-        text = _str(part.get("text"), f"{where}.text") or ""
-        if _bool(part.get("thought"), f"{where}.thought"):
+        text = checked(part.get("text"), STRING, f"{where}.text") or ""
+        if checked(part.get("thought"), BOOLEAN, f"{where}.thought"):
             result = ir.Thinking(text=text, signature=sig, origin=origin or ir.GEMINI)
         else:
             result = ir.Text(text=text)
     elif _has(part, "functionCall"):
-        result = _decode_call(_obj(_field(part, "functionCall"), f"{where}.functionCall", True), where, slot, pending)
+        call = fields.obj(_field(part, "functionCall"), f"{where}.functionCall", required=True)
+        result = _decode_call(call, where, slot, pending)
         result.signature, result.signature_origin = sig, origin
     elif _has(part, "functionResponse"):
-        data = _obj(_field(part, "functionResponse"), f"{where}.functionResponse", True)
+        data = fields.obj(_field(part, "functionResponse"), f"{where}.functionResponse", required=True)
         result = _decode_result(data, where, slot, pending)
     elif _has(part, "inlineData") or _has(part, "fileData"):
         result = _decode_media(part, where)
@@ -490,13 +449,13 @@ def _decode_part(raw: Any, where: str, slot: str, pending: list[tuple[str, str]]
 
 
 def _decode_call(data: dict[str, Any], where: str, slot: str, pending: list[tuple[str, str]]) -> ir.ToolCall:
-    name = _str(data.get("name"), f"{where}.functionCall.name")
+    name = checked(data.get("name"), STRING, f"{where}.functionCall.name")
     if not name:
         raise DialectError(f"{where}.functionCall.name is required")
     args = data.get("args")
     if args is not None and not isinstance(args, dict):
         raise DialectError(f"{where}.functionCall.args must be an object")
-    call_id = _str(data.get("id"), f"{where}.functionCall.id") or f"call_{slot}"
+    call_id = checked(data.get("id"), STRING, f"{where}.functionCall.id") or f"call_{slot}"
     pending.append((call_id, name))
     call = ir.ToolCall(id=call_id, name=name, arguments=_json(args or {}))
     inner = _leftovers(data, ("name", "args", "id"))
@@ -506,8 +465,8 @@ def _decode_call(data: dict[str, Any], where: str, slot: str, pending: list[tupl
 
 
 def _decode_result(data: dict[str, Any], where: str, slot: str, pending: list[tuple[str, str]]) -> ir.ToolResult:
-    name = _str(data.get("name"), f"{where}.functionResponse.name")
-    given = _str(data.get("id"), f"{where}.functionResponse.id")
+    name = checked(data.get("name"), STRING, f"{where}.functionResponse.name")
+    given = checked(data.get("id"), STRING, f"{where}.functionResponse.id")
     # Pair with the call: by id when given, else the oldest unanswered call of that name.
     match = next((c for c in pending if c[0] == given), None) if given else None
     if match is None and not given:
@@ -538,10 +497,10 @@ def _result_text(response: Any) -> tuple[str, bool]:
 def _decode_media(part: dict[str, Any], where: str) -> ir.Image | ir.File:
     inline = _has(part, "inlineData")
     key = "inlineData" if inline else "fileData"
-    data = _obj(_field(part, key), f"{where}.{key}", required=True)
-    mime = _str(_field(data, "mimeType"), f"{where}.{key}.mimeType")
-    payload = _str(data.get("data"), f"{where}.{key}.data") if inline else None
-    url = None if inline else _str(_field(data, "fileUri"), f"{where}.{key}.fileUri")
+    data = fields.obj(_field(part, key), f"{where}.{key}", required=True)
+    mime = checked(_field(data, "mimeType"), STRING, f"{where}.{key}.mimeType")
+    payload = checked(data.get("data"), STRING, f"{where}.{key}.data") if inline else None
+    url = None if inline else checked(_field(data, "fileUri"), STRING, f"{where}.{key}.fileUri")
     media: ir.Image | ir.File
     if mime and mime.startswith("image/"):
         media = ir.Image(media_type=mime, data=payload, url=url)
@@ -558,10 +517,11 @@ def _decode_system(value: Any) -> list[ir.Text]:
         return []
     if isinstance(value, str):
         return [ir.Text(value)]
-    system = _obj(value, "systemInstruction")
+    system = fields.obj(value, "systemInstruction")
     texts = []
-    for i, raw in enumerate(_arr(system.get("parts"), "systemInstruction.parts")):
-        text = _str(_obj(raw, f"systemInstruction.parts[{i}]", True).get("text"), f"systemInstruction.parts[{i}].text")
+    for i, raw in enumerate(fields.arr(system.get("parts"), "systemInstruction.parts")):
+        part = fields.obj(raw, f"systemInstruction.parts[{i}]", required=True)
+        text = fields.field(part, "text", STRING, f"systemInstruction.parts[{i}]")
         if text is not None:  # non-text system parts have no IR meaning
             texts.append(ir.Text(text))
     return texts
@@ -569,24 +529,24 @@ def _decode_system(value: Any) -> list[ir.Text]:
 
 def _decode_tools(value: Any) -> list[ir.Tool]:
     tools = []
-    for i, raw in enumerate(_arr(value, "tools")):
-        for key, body in _obj(raw, f"tools[{i}]", required=True).items():
+    for i, raw in enumerate(fields.arr(value, "tools")):
+        for key, body in fields.obj(raw, f"tools[{i}]", required=True).items():
             if _camel(key) != "functionDeclarations":
                 # googleSearch, codeExecution, urlContext...: built-ins, same-dialect only.
                 kind = _camel(key)
                 tools.append(ir.Tool(name=kind, kind=kind, raw={kind: body}, extras={"gemini_builtin": True}))
                 continue
-            for j, decl in enumerate(_arr(body, f"tools[{i}].functionDeclarations")):
+            for j, decl in enumerate(fields.arr(body, f"tools[{i}].functionDeclarations")):
                 where = f"tools[{i}].functionDeclarations[{j}]"
-                decl = _obj(decl, where, required=True)
-                name = _str(decl.get("name"), f"{where}.name")
+                decl = fields.obj(decl, where, required=True)
+                name = checked(decl.get("name"), STRING, f"{where}.name")
                 if not name:
                     raise DialectError(f"{where}.name is required")
                 schema = _field(decl, "parametersJsonSchema")
                 if schema is None:
                     schema = decl.get("parameters")
-                tool = ir.Tool(name=name, description=_str(decl.get("description"), f"{where}.description"),
-                               parameters=_obj(schema, f"{where}.parameters") if schema is not None else None)
+                tool = ir.Tool(name=name, description=checked(decl.get("description"), STRING, f"{where}.description"),
+                               parameters=fields.obj(schema, f"{where}.parameters") if schema is not None else None)
                 extra = _leftovers(decl, ("name", "description", "parameters", "parametersJsonSchema"))
                 if extra:
                     tool.extras["gemini"] = extra
@@ -595,12 +555,12 @@ def _decode_tools(value: Any) -> list[ir.Tool]:
 
 
 def _decode_tool_config(value: Any, ext: dict[str, Any]) -> ir.ToolChoice | None:
-    config = _obj(value, "toolConfig")
+    config = fields.obj(value, "toolConfig")
     if not config:
         return None
-    calling = _obj(_field(config, "functionCallingConfig"), "toolConfig.functionCallingConfig")
-    mode = (_str(calling.get("mode"), "toolConfig.functionCallingConfig.mode") or "AUTO").upper()
-    names = _arr(_field(calling, "allowedFunctionNames"), "toolConfig.functionCallingConfig.allowedFunctionNames")
+    calling = fields.obj(_field(config, "functionCallingConfig"), "toolConfig.functionCallingConfig")
+    mode = (checked(calling.get("mode"), STRING, "toolConfig.functionCallingConfig.mode") or "AUTO").upper()
+    names = fields.arr(_field(calling, "allowedFunctionNames"), "toolConfig.functionCallingConfig.allowedFunctionNames")
     if mode == "ANY" and len(names) == 1 and isinstance(names[0], str):
         choice = ir.ToolChoice(mode="tool", name=names[0])
     else:
@@ -614,19 +574,19 @@ def _decode_tool_config(value: Any, ext: dict[str, Any]) -> ir.ToolChoice | None
 
 def _decode_generation(request: ir.Request, config: dict[str, Any], ext: dict[str, Any]) -> None:
     where = "generationConfig"
-    request.temperature = _num(config.get("temperature"), f"{where}.temperature")
-    request.top_p = _num(_field(config, "topP"), f"{where}.topP")
-    request.top_k = _int(_field(config, "topK"), f"{where}.topK")
-    request.max_tokens = _int(_field(config, "maxOutputTokens"), f"{where}.maxOutputTokens")
-    stops = _arr(_field(config, "stopSequences"), f"{where}.stopSequences")
-    request.stop = [s for s in stops if _str(s, f"{where}.stopSequences[]") is not None]
+    request.temperature = fields.number(config.get("temperature"), f"{where}.temperature")
+    request.top_p = fields.number(_field(config, "topP"), f"{where}.topP")
+    request.top_k = fields.integer(_field(config, "topK"), f"{where}.topK")
+    request.max_tokens = fields.token_count(_field(config, "maxOutputTokens"), f"{where}.maxOutputTokens")
+    stops = fields.arr(_field(config, "stopSequences"), f"{where}.stopSequences")
+    request.stop = [s for s in stops if checked(s, STRING, f"{where}.stopSequences[]") is not None]
     leftovers = _leftovers(config, _GENERATION_KEYS)
 
-    mime = _str(_field(config, "responseMimeType"), f"{where}.responseMimeType")
+    mime = checked(_field(config, "responseMimeType"), STRING, f"{where}.responseMimeType")
     schema = _field(config, "responseJsonSchema")
     if schema is None:
         schema = _field(config, "responseSchema")
-    schema = _obj(schema, f"{where}.responseSchema") if schema is not None else None
+    schema = fields.obj(schema, f"{where}.responseSchema") if schema is not None else None
     if mime == "application/json":
         request.response_format = ir.ResponseFormat(type="json_schema" if schema else "json_object", schema=schema)
     elif mime == "text/plain" and schema is None:
@@ -639,14 +599,15 @@ def _decode_generation(request: ir.Request, config: dict[str, Any], ext: dict[st
 
     thinking = _field(config, "thinkingConfig")
     if thinking is not None:
-        thinking = _obj(thinking, f"{where}.thinkingConfig")
-        budget = _int(_field(thinking, "thinkingBudget"), f"{where}.thinkingConfig.thinkingBudget")
-        level = _str(_field(thinking, "thinkingLevel"), f"{where}.thinkingConfig.thinkingLevel")
+        thinking = fields.obj(thinking, f"{where}.thinkingConfig")
+        budget = fields.thinking_budget(_field(thinking, "thinkingBudget"), f"{where}.thinkingConfig.thinkingBudget")
+        level = checked(_field(thinking, "thinkingLevel"), STRING, f"{where}.thinkingConfig.thinkingLevel")
         request.thinking = ir.ThinkingConfig(
             enabled=budget != 0,
             budget=budget if budget else None,
             effort=level.lower() if level else None,
-            include_thoughts=_bool(_field(thinking, "includeThoughts"), f"{where}.thinkingConfig.includeThoughts"),
+            include_thoughts=checked(_field(thinking, "includeThoughts"), BOOLEAN,
+                                     f"{where}.thinkingConfig.includeThoughts"),
         )
         extra = _leftovers(thinking, ("thinkingBudget", "thinkingLevel", "includeThoughts"))
         if extra:
