@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
+from polyrelay.dialects import signatures
 from polyrelay.dialects.base import (
     DialectError,
     content_field_problem,
@@ -196,7 +197,7 @@ def _signature_in(value: str | None, upstream: bool) -> tuple[str | None, str | 
         return None, None
     if upstream:
         return NAME, value
-    return ir.unwrap_signature(value, default_origin=NAME)
+    return signatures.from_client(NAME, value)
 
 
 def _decode_block(block: Any, path: str, upstream: bool = False) -> ir.Part | None:
@@ -464,9 +465,7 @@ def _call_input(call: ir.ToolCall) -> dict[str, Any]:
 
 def _signature_out(signature: str | None, origin: str | None) -> str:
     """A signature for a client of this dialect: raw if ours, labelled if foreign."""
-    if not signature:
-        return ""
-    return signature if origin in (None, NAME) else ir.wrap_signature(origin, signature)
+    return signatures.for_client(NAME, signature, origin) if signature else ""
 
 
 def _encode_image(part: ir.Image) -> dict[str, Any] | None:

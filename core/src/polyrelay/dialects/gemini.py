@@ -34,7 +34,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import collect
-from polyrelay.dialects import fields
+from polyrelay.dialects import fields, signatures
 from polyrelay.dialects.base import (
     DialectError,
     content_field_problem,
@@ -188,19 +188,6 @@ def _json(value: Any) -> str:
         return dumps(value).decode()
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-# -- signatures ------------------------------------------------------------------
-
-
-def _upstream_signature(value: str | None, origin: str | None) -> str | None:
-    """A signature we may send to Gemini: only Gemini's own (or unlabelled)."""
-    return value if value and origin in (ir.GEMINI, None) else None
-
-
-def _client_signature(value: str, origin: str | None) -> str:
-    """A signature for a Gemini client: foreign ones are labelled to come back safely."""
-    return value if origin in (ir.GEMINI, None) else ir.wrap_signature(origin, value)
 
 
 # -- JSON schema cleanup (§4.4) ----------------------------------------------------
@@ -421,7 +408,7 @@ def _decode_contents(value: Any) -> list[ir.Message]:
 def _decode_part(raw: Any, where: str, slot: str, pending: list[tuple[str, str]]) -> ir.Part | None:
     part = fields.obj(raw, where, required=True)
     sig_value = checked(_field(part, "thoughtSignature"), STRING, f"{where}.thoughtSignature")
-    origin, sig = ir.unwrap_signature(sig_value, ir.GEMINI) if sig_value else (None, None)
+    origin, sig = signatures.from_client(ir.GEMINI, sig_value) if sig_value else (None, None)
     result: ir.Part
     if _has(part, "text") or part.get("thought") is True:
         text = checked(part.get("text"), STRING, f"{where}.text") or ""
@@ -824,7 +811,7 @@ def _encode_part(part: ir.Part, names: dict[str, str]) -> tuple[dict[str, Any] |
     extra_sig = part.extras.get("thought_signature")
     signature = None
     if isinstance(extra_sig, dict):
-        signature = _upstream_signature(extra_sig.get("value"), extra_sig.get("origin"))
+        signature = signatures.for_upstream(ir.GEMINI, extra_sig.get("value"), extra_sig.get("origin"))
     if isinstance(part, ir.Text):
         return _with_extras({"text": part.text}, part), signature
     if isinstance(part, ir.Thinking):
@@ -833,7 +820,7 @@ def _encode_part(part: ir.Part, names: dict[str, str]) -> tuple[dict[str, Any] |
         own = part.origin == ir.GEMINI or (part.origin is None and part.signature)
         if part.redacted or not own:
             return None, None
-        signature = _upstream_signature(part.signature, part.origin)
+        signature = signatures.for_upstream(ir.GEMINI, part.signature, part.origin)
         if not part.text:
             return None, signature
         return _with_extras({"text": part.text, "thought": True}, part), signature
@@ -842,7 +829,8 @@ def _encode_part(part: ir.Part, names: dict[str, str]) -> tuple[dict[str, Any] |
         call: dict[str, Any] = {"functionCall": {"name": part.name, "args": args, "id": part.id}}
         if not part.id:
             del call["functionCall"]["id"]  # an empty id is worse than none
-        return _with_extras(call, part, "functionCall"), _upstream_signature(part.signature, part.signature_origin)
+        signature = signatures.for_upstream(ir.GEMINI, part.signature, part.signature_origin)
+        return _with_extras(call, part, "functionCall"), signature
     if isinstance(part, ir.ToolResult):
         # The name must be the function's: from the result, else the call it answers.
         name = part.name or names.get(part.call_id) or "unknown_function"
@@ -1193,11 +1181,11 @@ class GeminiStreamEncoder:
             if event.kind == "arguments":
                 call["args"].append(event.text)
             elif event.kind == "signature":
-                call["signature"] = _client_signature(event.text, event.origin)
+                call["signature"] = signatures.for_client(ir.GEMINI, event.text, event.origin)
             return b""
         if event.kind == "signature" and kind == "thinking" and event.text:
             return self._chunk([{"text": "", "thought": True,
-                                 "thoughtSignature": _client_signature(event.text, event.origin)}])
+                                 "thoughtSignature": signatures.for_client(ir.GEMINI, event.text, event.origin)}])
         if event.kind in ("text", "thinking") and event.text:
             part: dict[str, Any] = {"text": event.text}
             if event.kind == "thinking":
@@ -1449,20 +1437,20 @@ def _response_part(part: ir.Part) -> list[dict[str, Any]]:
         out: dict[str, Any] = {"text": part.text}
         sig = part.extras.get("thought_signature")
         if isinstance(sig, dict) and sig.get("value"):
-            out["thoughtSignature"] = _client_signature(sig["value"], sig.get("origin"))
+            out["thoughtSignature"] = signatures.for_client(ir.GEMINI, sig["value"], sig.get("origin"))
         return [out]
     if isinstance(part, ir.Thinking):
         if part.redacted:
             return []  # Anthropic ciphertext with no text: nothing a Gemini client can show or replay
         out = {"text": part.text, "thought": True}
         if part.signature:
-            out["thoughtSignature"] = _client_signature(part.signature, part.origin)
+            out["thoughtSignature"] = signatures.for_client(ir.GEMINI, part.signature, part.origin)
         return [out]
     if isinstance(part, ir.ToolCall):
         args = {"input": part.arguments} if part.kind == "custom" else _args_object(part.arguments)
         out = {"functionCall": {"name": part.name, "args": args, "id": part.id}}
         if part.signature:
-            out["thoughtSignature"] = _client_signature(part.signature, part.signature_origin)
+            out["thoughtSignature"] = signatures.for_client(ir.GEMINI, part.signature, part.signature_origin)
         return [out]
     if isinstance(part, (ir.Image, ir.File)):
         media = _media_part(part)

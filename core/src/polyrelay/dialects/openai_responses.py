@@ -28,7 +28,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import Collector, response_events
-from polyrelay.dialects import openai_errors
+from polyrelay.dialects import openai_errors, signatures
 from polyrelay.dialects.base import (
     DialectError,
     bearer_auth,
@@ -134,11 +134,6 @@ def _merge_missing(target: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
     return target
 
 
-def _wire_signature(origin: str | None, signature: str) -> str:
-    """A signature as a Responses client receives it: foreign ones wrapped."""
-    return signature if origin in (NAME, None) else ir.wrap_signature(origin, signature)
-
-
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
@@ -233,7 +228,7 @@ def _reasoning_part(item: dict[str, Any], where: str, *, from_client: bool) -> i
     part = ir.Thinking(text="\n\n".join(t for t in texts if t), origin=NAME)
     encrypted = field(item, "encrypted_content", STRING, where)
     if encrypted is not None:
-        origin, signature = ir.unwrap_signature(encrypted, NAME) if from_client else (NAME, encrypted)
+        origin, signature = signatures.from_client(NAME, encrypted) if from_client else (NAME, encrypted)
         if origin != NAME and signature.startswith(_REDACTED_MARK):
             part.redacted, part.text, signature = True, "", signature[len(_REDACTED_MARK):]
         part.signature, part.origin = signature, origin
@@ -500,7 +495,7 @@ def _reasoning_item(part: ir.Thinking, *, for_client: bool) -> dict[str, Any] | 
             value = _REDACTED_MARK + part.signature if part.redacted else part.signature
             # Redacted blocks are Anthropic's; wrap even when the origin got lost.
             origin = part.origin or (ir.ANTHROPIC if part.redacted else None)
-            item["encrypted_content"] = _wire_signature(origin, value)
+            item["encrypted_content"] = signatures.for_client(NAME, value, origin)
     elif part.redacted or part.signature is None or part.origin not in (NAME, None):
         # Upstream: reasoning without our own encrypted_content cannot be replayed.
         return None
