@@ -16,7 +16,7 @@ API_VERSION = "2023-06-01"
 BLOCKS_KEY = "anthropic_blocks"  # Message/ToolResult extras: [[position, raw block], ...]
 
 
-# Anthropic requires max_tokens; CPA uses the same default for translated requests.
+# Anthropic requires max_tokens; CLIProxyAPI uses the same default for translated requests.
 DEFAULT_MAX_TOKENS = 32000
 
 

@@ -18,7 +18,7 @@ def _format_duration(seconds: float) -> str:
 
 
 def _retry_after(details: list[Any], message: str) -> float | None:
-    """Google's retry hints, in CPA's order: RetryInfo, quotaResetDelay, the message text."""
+    """Google's retry hints, in CLIProxyAPI's order: RetryInfo, quotaResetDelay, the message text."""
     infos = [d for d in details if isinstance(d, dict)]
     for detail in infos:
         if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):

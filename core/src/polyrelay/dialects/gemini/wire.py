@@ -85,7 +85,7 @@ LEVEL_FOR_EFFORT = {
 
 
 # The documented value that makes Gemini 3 accept a functionCall part whose
-# signature did not come from Gemini (§4.7).
+# signature did not come from Gemini (https://ai.google.dev/gemini-api/docs/thought-signatures).
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 

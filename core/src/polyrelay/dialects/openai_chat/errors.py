@@ -20,7 +20,7 @@ def error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
 
 def error_info(status: int, message: str | None, code: str | None, type_: str | None) -> ir.ErrorInfo:
     kind = ir.error_kind_for_status(status)
-    # Qwen's exhausted quota (403 or 429) is a rate limit; CPA's own 403 body also says
+    # Qwen's exhausted quota (403 or 429) is a rate limit; CLIProxyAPI's own 403 body also says
     # insufficient_quota but with type permission_error, and stays a permission fault.
     if type_ in QUOTA_CODES or (code in QUOTA_CODES and type_ is None):
         kind = "rate_limit"

@@ -28,7 +28,8 @@ def chat_id(upstream_id: str | None) -> str:
 
 
 def decode_usage(usage: Any) -> ir.Usage:
-    """Chat ``usage`` → IR usage (§4.9: prompt includes cached, completion includes reasoning)."""
+    """Chat ``usage`` → IR usage (prompt includes cached, completion includes reasoning:
+    https://platform.openai.com/docs/api-reference/chat/object)."""
     if not isinstance(usage, dict):
         return ir.Usage()
     prompt_details = usage.get("prompt_tokens_details")

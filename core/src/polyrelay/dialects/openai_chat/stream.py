@@ -240,7 +240,7 @@ class ChatStreamEncoder:
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         if self._include_usage:
-            chunk["usage"] = None  # §2.2: every chunk but the usage one says null
+            chunk["usage"] = None  # every chunk but the usage one says null (stream_options.include_usage)
         return chunk
 
     def _call_start(self, index: int, call_id: str | None, name: str | None, kind: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from polyrelay import ir
 NAME = ir.OPENAI_CHAT
 
 
-#: finish_reason → IR stop reason (§4.8).  Unknown values fall back to end_turn.
+#: finish_reason (https://platform.openai.com/docs/api-reference/chat/object) → IR stop reason.
+#: Unknown values fall back to end_turn.
 FINISH_TO_STOP: dict[str, str] = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -17,7 +18,7 @@ FINISH_TO_STOP: dict[str, str] = {
 }
 
 
-#: IR stop reason → finish_reason (§4.8).  Chat has no stop_sequence or pause.
+#: IR stop reason → finish_reason.  Chat has no stop_sequence or pause.
 STOP_TO_FINISH: dict[str, str] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -29,7 +30,7 @@ STOP_TO_FINISH: dict[str, str] = {
 }
 
 
-# Qwen reports an exhausted quota as 403 or 429; CPA treats both as rate limits (§3.5).
+# Qwen reports an exhausted quota as 403 or 429; CLIProxyAPI treats both as rate limits.
 QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
 
 
