@@ -11,14 +11,21 @@ from polyrelay.dialects.anthropic.request import decode_request_body, encode_req
 from polyrelay.dialects.anthropic.response import decode_response_body, encode_response_body
 from polyrelay.dialects.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
 from polyrelay.dialects.anthropic.wire import API_VERSION, NAME
-from polyrelay.dialects.base import DialectError, content_field_problem, json_error_frame, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    CodecFacade,
+    content_field_problem,
+    json_error_frame,
+)
 from polyrelay.jsonutil import loads
 from polyrelay.sse import SSEEvent
 
 
-class AnthropicDialect:
+class AnthropicDialect(CodecFacade):
     """Anthropic Messages: ``POST /v1/messages`` requests, responses, SSE streams and errors."""
 
+    label = "Anthropic"
+    read_request = staticmethod(decode_request_body)
+    read_response = staticmethod(decode_response_body)
     name = NAME
     keepalive_frame = b'event: ping\ndata: {"type":"ping"}\n\n'
     #: Anthropic's SDKs send ``anthropic-version`` on every request, ``/v1/models`` included.
@@ -70,22 +77,9 @@ class AnthropicDialect:
         """One ``model`` object (no creation date is known: the epoch)."""
         return {"type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"}
 
-    def decode_request(self, body: Any) -> ir.Request:
-        """Client JSON body → IR request; any fault is a :class:`DialectError` (400)."""
-        if not isinstance(body, dict):
-            raise DialectError("request body must be a JSON object")
-        with reraise_as_dialect_error("malformed Anthropic request"):
-            return decode_request_body(body)
-
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → body for an Anthropic upstream (``max_tokens`` always set)."""
         return encode_request_body(request)
-
-    def decode_response(self, body: Any) -> ir.Response:
-        """Upstream Anthropic message JSON → IR response; faults are a :class:`DialectError` (502)."""
-        # restate: the field readers raise 400s, but a bad upstream body is the upstream's fault (502).
-        with reraise_as_dialect_error("malformed Anthropic response", status=502, restate=True):
-            return decode_response_body(body)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → Anthropic message JSON for a client."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.base import content_field_problem, json_error_frame, reraise_as_dialect_error
+from polyrelay.dialects.base import CodecFacade, content_field_problem, json_error_frame
 from polyrelay.dialects.gemini.errors import decode_error_body, error_body_for
 from polyrelay.dialects.gemini.request import decode_request_body, encode_request_body
 from polyrelay.dialects.gemini.response import decode_response_body, encode_response_body
@@ -15,9 +15,12 @@ from polyrelay.dialects.gemini.stream import GeminiStreamDecoder, GeminiStreamEn
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent
 
 
-class GeminiDialect:
+class GeminiDialect(CodecFacade):
     """The Gemini generateContent codec (see the module docstring)."""
 
+    label = "Gemini"
+    read_request = staticmethod(decode_request_body)
+    read_response = staticmethod(decode_response_body)
     name = ir.GEMINI
     keepalive_frame = KEEPALIVE_COMMENT
     marker_headers: tuple[str, ...] = ()
@@ -73,18 +76,9 @@ class GeminiDialect:
         return {"name": f"models/{model}", "displayName": model,
                 "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
 
-    def decode_request(self, body: Any) -> ir.Request:
-        """Parsed generateContent (or countTokens) body → IR request with ``model=""``."""
-        with reraise_as_dialect_error("invalid Gemini request"):
-            return decode_request_body(body)
-
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → generateContent body (no model: it belongs in the URL)."""
         return encode_request_body(request)
-
-    def decode_response(self, body: Any) -> ir.Response:
-        """A whole response (object, Code Assist envelope or collected array) → IR response."""
-        return decode_response_body(body)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → GenerateContentResponse (``modelVersion`` = ``response.model``)."""

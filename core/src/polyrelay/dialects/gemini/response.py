@@ -6,7 +6,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import collect
-from polyrelay.dialects.base import DialectError, reraise_as_dialect_error
+from polyrelay.dialects.base import DialectError, UpstreamFailure
 from polyrelay.dialects.gemini.chunks import ChunkReader, encode_usage
 from polyrelay.dialects.gemini.content import response_part
 from polyrelay.dialects.gemini.protojson import merge_missing
@@ -15,16 +15,15 @@ from polyrelay.dialects.gemini.wire import STOP_TO_FINISH
 
 def decode_response_body(body: Any) -> ir.Response:
     """A whole response (object, Code Assist envelope or collected array) → IR response."""
-    with reraise_as_dialect_error("invalid Gemini response", status=502):
-        if not isinstance(body, (dict, list)):
-            raise DialectError("Gemini response must be a JSON object", status=502)
-        reader = ChunkReader(keep_extras=True)
-        events = reader.read(body)
-        if not reader.finished:
-            events += reader.end(None)
+    if not isinstance(body, (dict, list)):
+        raise DialectError("Gemini response must be a JSON object", status=502)
+    reader = ChunkReader(keep_extras=True)
+    events = reader.read(body)
+    if not reader.finished:
+        events += reader.end(None)
     failure = next((e.error for e in events if isinstance(e, ir.StreamError)), None)
     if failure is not None:
-        raise DialectError(failure.message, status=failure.status, code=failure.code)
+        raise UpstreamFailure(failure.message, status=failure.status, code=failure.code)
     response = collect(events)
     extras = dict(reader.extras)
     if reader.raw_parts:

@@ -8,12 +8,12 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import (
+    CodecFacade,
     bearer_auth,
     content_field_problem,
     json_error_frame,
     openai_model_entry,
     openai_models_body,
-    reraise_as_dialect_error,
 )
 from polyrelay.dialects.openai_chat.errors import error_fields, error_info
 from polyrelay.dialects.openai_chat.request import decode_request_body, encode_request_body
@@ -24,9 +24,12 @@ from polyrelay.jsonutil import loads
 from polyrelay.sse import SSEEvent
 
 
-class OpenAIChatDialect:
+class OpenAIChatDialect(CodecFacade):
     """OpenAI Chat Completions, both directions (see the module docstring)."""
 
+    label = "Chat Completions"
+    read_request = staticmethod(decode_request_body)
+    read_response = staticmethod(decode_response_body)
     name = NAME
     keepalive_frame = b": keep-alive\n\n"
     marker_headers: tuple[str, ...] = ()
@@ -77,19 +80,9 @@ class OpenAIChatDialect:
         """One OpenAI ``model`` object."""
         return openai_model_entry(model, owner)
 
-    def decode_request(self, body: Any) -> ir.Request:
-        """Client body → IR request; any fault is a :class:`DialectError`."""
-        with reraise_as_dialect_error("invalid chat completions request"):
-            return decode_request_body(body)
-
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → upstream chat completions body."""
         return encode_request_body(request)
-
-    def decode_response(self, body: Any) -> ir.Response:
-        """Upstream chat completion → IR response; unreadable bodies are a 502 DialectError."""
-        with reraise_as_dialect_error("unreadable chat completions response", status=502):
-            return decode_response_body(body)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → ``chat.completion`` body."""

@@ -8,12 +8,11 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import (
-    DialectError,
+    CodecFacade,
     bearer_auth,
     content_field_problem,
     openai_model_entry,
     openai_models_body,
-    reraise_as_dialect_error,
 )
 from polyrelay.dialects.openai_responses.errors import decode_error_body
 from polyrelay.dialects.openai_responses.request import decode_request_body, encode_request_body
@@ -32,9 +31,12 @@ _DONE_EVENTS = frozenset({"response.completed", "response.incomplete"})
 _FAILED_EVENTS = frozenset({"response.failed", "error"})
 
 
-class OpenAIResponsesDialect:
+class OpenAIResponsesDialect(CodecFacade):
     """The OpenAI Responses codec (see the module docstring)."""
 
+    label = "Responses"
+    read_request = staticmethod(decode_request_body)
+    read_response = staticmethod(decode_response_body)
     name = NAME
     keepalive_frame = KEEPALIVE_COMMENT
     marker_headers: tuple[str, ...] = ()
@@ -86,21 +88,9 @@ class OpenAIResponsesDialect:
         """One OpenAI ``model`` object."""
         return openai_model_entry(model, owner)
 
-    def decode_request(self, body: Any) -> ir.Request:
-        """Client JSON body → IR request; any fault is a DialectError (400)."""
-        if not isinstance(body, dict):
-            raise DialectError("request body must be a JSON object")
-        with reraise_as_dialect_error("invalid Responses request"):
-            return decode_request_body(body)
-
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → JSON body for a Responses upstream."""
         return encode_request_body(request)
-
-    def decode_response(self, body: Any) -> ir.Response:
-        """Upstream response object → IR response."""
-        with reraise_as_dialect_error("invalid Responses response", status=502):
-            return decode_response_body(body)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → response object for a Responses client."""
