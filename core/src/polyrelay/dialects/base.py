@@ -14,7 +14,7 @@ the OpenAI error shape in :mod:`polyrelay.dialects.openai_errors`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol
 
@@ -80,20 +80,20 @@ class CodecFacade:
     #: How messages name the dialect ("malformed <label> request: ...").
     label: ClassVar[str]
     #: The dialect's readers: a request body known to be an object, and any upstream response body.
-    read_request: ClassVar[Callable[[dict[str, Any]], ir.Request]]
-    read_response: ClassVar[Callable[[Any], ir.Response]]
+    read_request: ClassVar[staticmethod[[dict[str, Any]], ir.Request]]
+    read_response: ClassVar[staticmethod[[Any], ir.Response]]
 
     def decode_request(self, body: Any) -> ir.Request:
         """Parsed JSON body → IR request; any fault is a :class:`DialectError` (400)."""
         if not isinstance(body, dict):
             raise DialectError("request body must be a JSON object")
         with reraise_as_dialect_error(f"malformed {self.label} request"):
-            return type(self).read_request(body)
+            return self.read_request(body)
 
     def decode_response(self, body: Any) -> ir.Response:
         """Complete upstream JSON response → IR response; any fault is a :class:`DialectError` (502)."""
         with reraise_as_dialect_error(f"malformed {self.label} response", status=502, restate=True):
-            return type(self).read_response(body)
+            return self.read_response(body)
 
 
 def merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:

@@ -57,7 +57,7 @@ def _decode_message(message: Any, path: str) -> ir.Message:
             extras[BLOCKS_KEY] = carried
     else:
         raise DialectError(f"{path}.content is required and must be a string or an array of content blocks")
-    return ir.Message(role=role, parts=parts, extras=extras)  # type: ignore[arg-type]
+    return ir.Message(role=role, parts=parts, extras=extras)
 
 
 def _decode_system(system: Any, ext: dict[str, Any]) -> list[ir.Text]:

@@ -76,7 +76,8 @@ class AnthropicStreamDecoder:
             self._ensure_started(out)
             self._block_delta(payload, out)
         elif kind == "content_block_stop":
-            index = self._index.get(index_or_none(payload.get("index")), -1)
+            upstream_index = index_or_none(payload.get("index"))
+            index = self._index.get(upstream_index, -1) if upstream_index is not None else -1
             if index in self._open:
                 self._stop(index, out)
         elif kind == "message_delta":
@@ -245,8 +246,9 @@ class AnthropicStreamEncoder:
         self._started = True
         if usage is not None:
             self._usage = merge_usage(self._usage, usage)
-        message = {"id": client_message_id(message_id), "type": "message", "role": "assistant", "model": self._model,
-                   "content": [], "stop_reason": None, "stop_sequence": None, "usage": encode_usage(self._usage)}
+        message: dict[str, Any] = {
+            "id": client_message_id(message_id), "type": "message", "role": "assistant", "model": self._model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": encode_usage(self._usage)}
         out.append(_frame("message_start", {"type": "message_start", "message": message}))
 
     def _open_block(self, event: ir.BlockStart, out: list[bytes]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from polyrelay import ir
+from polyrelay.dialects.fields import str_or_none
 from polyrelay.dialects.gemini.protojson import field_of
 from polyrelay.dialects.gemini.wire import HTTP_BY_STATUS, STATUS_BY_KIND
 from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
@@ -40,11 +41,12 @@ def error_from_object(error: Any, status: int) -> ir.ErrorInfo:
         message = error if isinstance(error, str) and error else "upstream error"
         return ir.ErrorInfo(status=status if status >= 400 else 500, message=message)
     code = error.get("code")
-    name = error.get("status") if isinstance(error.get("status"), str) else None
+    name = str_or_none(error.get("status"))
     if status < 400:  # in-stream errors arrive on a 200 response
         status = code if isinstance(code, int) and code >= 400 else HTTP_BY_STATUS.get(name or "", 500)
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    details = error.get("details") if isinstance(error.get("details"), list) else []
+    message = str_or_none(error.get("message")) or ""
+    details = error.get("details")
+    details = details if isinstance(details, list) else []
     reason = next((d.get("reason") for d in details if isinstance(d, dict)
                    and str(d.get("@type", "")).endswith("google.rpc.ErrorInfo") and isinstance(d.get("reason"), str)),
                   None)

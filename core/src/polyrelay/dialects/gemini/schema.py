@@ -15,7 +15,8 @@ _SCHEMA_HINTS = (
 
 # Besides type/properties/items/required/enum, the only keywords kept (Gemini answers
 # "Unknown name" for anything else, so an allow-list beats a deny-list).
-_SCHEMA_SCALARS = {"description": str, "minimum": (int, float), "maximum": (int, float), "multipleOf": (int, float)}
+_SCHEMA_SCALARS: dict[str, type | tuple[type, ...]] = {
+    "description": str, "minimum": (int, float), "maximum": (int, float), "multipleOf": (int, float)}
 
 
 # Keywords that mark a dict as a schema rather than a bare property map.
@@ -101,7 +102,8 @@ def _merge_branch(node: dict[str, Any], branch: dict[str, Any]) -> None:
             if isinstance(node["properties"], dict):
                 node["properties"] = {**value, **node["properties"]}
         elif key == "required" and isinstance(value, list):
-            have = node.get("required") if isinstance(node.get("required"), list) else []
+            have = node.get("required")
+            have = have if isinstance(have, list) else []
             node["required"] = have + [r for r in value if r not in have]
         else:
             node.setdefault(key, value)
@@ -166,14 +168,14 @@ def _clean_node(raw: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
         out["description"] = _hinted(out.get("description"), hints)
     if _type_name(out) == "array" and "items" not in out:
         out["items"] = {"type": "string"}  # Gemini rejects arrays without items
-    props = out.get("properties")
-    if isinstance(props, dict):
-        props.pop("_", None)
-        reason = props.get("reason")
-        if len(props) == 1 and isinstance(reason, dict) and reason.get("description") == _PLACEHOLDER_REASON:
-            props.clear()
+    kept = out.get("properties")
+    if isinstance(kept, dict):
+        kept.pop("_", None)
+        reason = kept.get("reason")
+        if len(kept) == 1 and isinstance(reason, dict) and reason.get("description") == _PLACEHOLDER_REASON:
+            kept.clear()
     required = list(dict.fromkeys([*(out.get("required") or []), *promoted]))
-    required = [r for r in required if isinstance(props, dict) and r in props]
+    required = [r for r in required if isinstance(kept, dict) and r in kept]
     if required:
         out["required"] = required
     else:

@@ -140,7 +140,8 @@ def encode_part(part: ir.Part) -> dict[str, Any] | None:
 def content_value(wire: list[dict[str, Any]], aside: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """A lone plain text part becomes a string; otherwise parts with set-aside ones put back in place."""
     if not aside and len(wire) == 1 and wire[0].keys() == {"type", "text"}:
-        return wire[0]["text"]
+        text: str = wire[0]["text"]
+        return text
     if not wire and not aside:
         return ""
     for item in aside:

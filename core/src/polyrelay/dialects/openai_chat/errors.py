@@ -35,5 +35,8 @@ def stream_error(payload: dict[str, Any]) -> ir.ErrorInfo:
     err = payload.get("error")
     numeric = err.get("code") if isinstance(err, dict) else None
     # vLLM puts the HTTP status in error.code; otherwise the code/type names one.
-    status = numeric if is_int(numeric) and 400 <= numeric <= 599 else openai_errors.status_for_code(code, type_, 500)
+    if isinstance(numeric, int) and is_int(numeric) and 400 <= numeric <= 599:
+        status = numeric
+    else:
+        status = openai_errors.status_for_code(code, type_, 500)
     return error_info(status, message or "upstream stream error", code, type_)

@@ -6,7 +6,17 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects.base import DialectError
-from polyrelay.dialects.fields import ARRAY, BOOLEAN, NUMBER, OBJECT, STRING, field, thinking_budget, token_count
+from polyrelay.dialects.fields import (
+    ARRAY,
+    BOOLEAN,
+    NUMBER,
+    OBJECT,
+    STRING,
+    field,
+    str_or_none,
+    thinking_budget,
+    token_count,
+)
 from polyrelay.dialects.openai_chat.content import (
     args_text,
     content_value,
@@ -144,7 +154,7 @@ def _decode_tools(raw: Any) -> list[ir.Tool]:
                                  kind="custom", raw=tool))
         else:
             # Built-in or future tool types: same-dialect only (marked so our encoder knows the raw is chat's).
-            name = tool.get("name") if isinstance(tool.get("name"), str) else kind
+            name = str_or_none(tool.get("name")) or kind
             tools.append(ir.Tool(name=name, kind=kind, raw=tool, extras={NAME: {"builtin": True}}))
     return tools
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects.base import DialectError
-from polyrelay.dialects.fields import is_int, usage_count
+from polyrelay.dialects.fields import is_int, str_or_none, usage_count
 from polyrelay.dialects.openai_chat.content import own_extras
 from polyrelay.dialects.openai_chat.errors import error_fields
 from polyrelay.dialects.openai_chat.request import encode_tool_call
@@ -102,7 +102,7 @@ def decode_response_body(body: Any) -> ir.Response:
         name = fn.get("name")
         args = fn.get("input" if custom else "arguments")
         parts.append(ir.ToolCall(
-            id=call.get("id") if isinstance(call.get("id"), str) else new_id("call_"),
+            id=str_or_none(call.get("id")) or new_id("call_"),
             name=name if isinstance(name, str) else "",
             arguments=args if isinstance(args, str) else (dumps(args).decode() if isinstance(args, dict) else ""),
             kind="custom" if custom else "function",
@@ -118,8 +118,8 @@ def decode_response_body(body: Any) -> ir.Response:
     if message_rest:
         extensions["message"] = message_rest
     return ir.Response(
-        id=body.get("id") if isinstance(body.get("id"), str) else "",
-        model=body.get("model") if isinstance(body.get("model"), str) else "",
+        id=str_or_none(body.get("id")) or "",
+        model=str_or_none(body.get("model")) or "",
         parts=parts,
         stop_reason=stop_reason_for(choice.get("finish_reason"), has_calls),
         usage=decode_usage(body.get("usage")),

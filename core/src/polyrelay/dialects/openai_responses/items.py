@@ -15,7 +15,8 @@ from polyrelay.dialects.openai_responses.wire import NAME, REDACTED_MARK, ROLE_F
 
 def own_extras(holder: Any) -> dict[str, Any]:
     """This dialect's extras dict on a part, message or tool (created on demand)."""
-    return holder.extras.setdefault(NAME, {})
+    extras: dict[str, Any] = holder.extras.setdefault(NAME, {})
+    return extras
 
 
 def read_extras(holder: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects.base import DialectError
-from polyrelay.dialects.fields import ARRAY, STRING, dict_or_empty, field, usage_count
+from polyrelay.dialects.fields import ARRAY, STRING, dict_or_empty, field, str_or_none, usage_count
 from polyrelay.dialects.openai_responses.items import (
     Ids,
     call_part,
@@ -52,9 +52,11 @@ def _usage_to_wire(usage: ir.Usage) -> dict[str, Any]:
 
 def stop_from_wire(status: Any, response: dict[str, Any], has_call: bool) -> str:
     if status == "incomplete":
-        return STOP_FOR_INCOMPLETE.get(dict_or_empty(response.get("incomplete_details")).get("reason"), "end_turn")
+        reason = str_or_none(dict_or_empty(response.get("incomplete_details")).get("reason"))
+        return STOP_FOR_INCOMPLETE.get(reason or "", "end_turn")
     if status == "failed":
-        return STOP_FOR_FAILED.get(dict_or_empty(response.get("error")).get("code"), "end_turn")
+        code = str_or_none(dict_or_empty(response.get("error")).get("code"))
+        return STOP_FOR_FAILED.get(code or "", "end_turn")
     return "tool_use" if has_call else "end_turn"
 
 
