@@ -17,6 +17,7 @@ from polyrelay.dialects.anthropic.wire import (
     STREAM_DELTAS,
 )
 from polyrelay.dialects.base import merge_usage
+from polyrelay.dialects.calls import NO_ARGUMENTS
 from polyrelay.dialects.fields import index_or_none, str_or_none
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEEvent, SSEParser, frame
@@ -165,7 +166,7 @@ class AnthropicStreamDecoder:
     def _stop(self, index: int, out: list[ir.Event]) -> None:
         if self._open.pop(index) == "tool_call" and index not in self._with_arguments:
             # A call without arguments: say "{}" so that no client has to parse "".
-            out.append(ir.BlockDelta(index, "arguments", "{}"))
+            out.append(ir.BlockDelta(index, "arguments", NO_ARGUMENTS))
         out.append(ir.BlockStop(index))
 
     def _close_blocks(self, out: list[ir.Event]) -> None:

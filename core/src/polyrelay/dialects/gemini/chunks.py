@@ -99,7 +99,8 @@ class ChunkReader:
         feedback = field_of(chunk, "promptFeedback")
         blocked = not candidates and isinstance(feedback, dict) and field_of(feedback, "blockReason")
         if finish or blocked:
-            stop = FINISH_TO_STOP.get(finish, "end_turn") if finish else "refusal"
+            # finishReason is upstream JSON: a non-string must not key the table (a list cannot).
+            stop = FINISH_TO_STOP.get(finish if isinstance(finish, str) else "", "end_turn") if finish else "refusal"
             out.extend(self.end(stop))
         return out
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.calls import function_arguments
 from polyrelay.dialects.fields import (
     ARRAY,
     BOOLEAN,
@@ -59,7 +60,8 @@ def _decode_tool_call(call: Any, where: str) -> ir.ToolCall:
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
         raise DialectError(f"{where}.function.name must be a string")
     return ir.ToolCall(
-        id=call_id, name=body["name"], arguments=args_text(body.get("arguments"), f"{where}.function.arguments"),
+        id=call_id, name=body["name"],
+        arguments=function_arguments(args_text(body.get("arguments"), f"{where}.function.arguments")),
         extras=tag(unknown_keys(call, {"id", "type", "function"}, "function", {"name", "arguments"})),
     )
 
@@ -280,7 +282,8 @@ def encode_tool_call(call: ir.ToolCall) -> dict[str, Any]:
     if call.kind == "custom":
         wire = {"id": call.id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
     else:
-        wire = {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+        wire = {"id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": function_arguments(call.arguments)}}
     return with_extras(wire, call.extras)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.calls import function_arguments
 from polyrelay.dialects.fields import is_int, str_or_none, usage_count
 from polyrelay.dialects.openai_chat.content import own_extras
 from polyrelay.dialects.openai_chat.errors import error_fields
@@ -101,10 +102,11 @@ def decode_response_body(body: Any) -> ir.Response:
         fn = fn if isinstance(fn, dict) else {}
         name = fn.get("name")
         args = fn.get("input" if custom else "arguments")
+        text = args if isinstance(args, str) else (dumps(args).decode() if isinstance(args, dict) else "")
         parts.append(ir.ToolCall(
             id=str_or_none(call.get("id")) or new_id("call_"),
             name=name if isinstance(name, str) else "",
-            arguments=args if isinstance(args, str) else (dumps(args).decode() if isinstance(args, dict) else ""),
+            arguments=text if custom else function_arguments(text),
             kind="custom" if custom else "function",
         ))
     has_calls = any(isinstance(p, ir.ToolCall) for p in parts)

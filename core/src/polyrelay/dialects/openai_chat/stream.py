@@ -8,6 +8,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import merge_usage
+from polyrelay.dialects.calls import NO_ARGUMENTS
 from polyrelay.dialects.fields import is_int
 from polyrelay.dialects.openai_chat.errors import stream_error
 from polyrelay.dialects.openai_chat.response import (
@@ -36,6 +37,7 @@ class ChatStreamDecoder:
         self._tools: dict[Any, int] = {}  # upstream tool-call key → IR block index
         self._tool_ids: dict[int, str] = {}
         self._open_tools: list[int] = []
+        self._without_arguments: set[int] = set()  # function calls that have had no fragment yet
         self._stop: str | None = None
         self._usage: ir.Usage | None = None
 
@@ -58,6 +60,8 @@ class ChatStreamDecoder:
                 self._handle(sse.data, events, at_eof=True)
         if not self.finished and self._stop is not None:
             self._finish(events)
+        elif not self.finished:
+            self._close_all(events)  # a cut stream's open blocks end here, as in every codec
         return events
 
     def _handle(self, data: str, events: list[ir.Event], at_eof: bool = False) -> None:
@@ -73,12 +77,14 @@ class ChatStreamDecoder:
             if at_eof:
                 return  # the body broke off mid-frame: a cut, which the core reports itself
             # A chunk we cannot read may have held content: fail loudly rather than lose it.
+            self._close_all(events)
             events.append(ir.StreamError(ir.ErrorInfo(status=502, message="upstream sent a malformed stream chunk")))
             self.finished = True
             return
         if not isinstance(chunk, dict):
             return
         if chunk.get("error") is not None:
+            self._close_all(events)
             events.append(ir.StreamError(stream_error(chunk)))
             self.finished = True
             return
@@ -146,6 +152,8 @@ class ChatStreamDecoder:
             self._tools[key] = index
             self._tool_ids[index] = call_id or new_id("call_")
             self._open_tools.append(index)
+            if not custom:
+                self._without_arguments.add(index)
             name = body.get("name")
             events.append(ir.BlockStart(index, "tool_call", id=self._tool_ids[index],
                                         name=name if isinstance(name, str) else "",
@@ -154,6 +162,7 @@ class ChatStreamDecoder:
         if isinstance(fragment, (dict, list)):
             fragment = dumps(fragment).decode()  # some servers send the final arguments as an object
         if isinstance(fragment, str) and fragment:
+            self._without_arguments.discard(index)
             events.append(ir.BlockDelta(index, "arguments", fragment))
 
     def _new_block(self) -> int:
@@ -167,7 +176,10 @@ class ChatStreamDecoder:
 
     def _close_all(self, events: list[ir.Event]) -> None:
         self._close_text(events)
-        events.extend(ir.BlockStop(i) for i in self._open_tools)
+        for index in self._open_tools:
+            if index in self._without_arguments:
+                events.append(ir.BlockDelta(index, "arguments", NO_ARGUMENTS))
+            events.append(ir.BlockStop(index))
         self._open_tools.clear()
 
     def _finish(self, events: list[ir.Event]) -> None:
@@ -192,6 +204,7 @@ class ChatStreamEncoder:
         self._done = False
         self._finish_sent = False
         self._calls: dict[int, int] = {}  # IR block index → position among tool calls
+        self._without_arguments: set[int] = set()  # function calls that have had no arguments yet
         self._stop: str | None = None
         self._usage = ir.Usage()
 
@@ -215,6 +228,10 @@ class ChatStreamEncoder:
                 out.append(self._call_start(event.index, event.id, event.name, event.tool_kind))
         elif isinstance(event, ir.BlockDelta):
             out.extend(self._delta(event))
+        elif isinstance(event, ir.BlockStop) and event.index in self._without_arguments:
+            self._without_arguments.discard(event.index)
+            out.append(self._chunk({"tool_calls": [{"index": self._calls[event.index],
+                                                    "function": {"arguments": NO_ARGUMENTS}}]}))
         elif isinstance(event, ir.MessageDelta):
             if event.usage is not None:
                 self._usage = merge_usage(self._usage, event.usage)
@@ -250,6 +267,7 @@ class ChatStreamEncoder:
             call.update(type="custom", custom={"name": name or "", "input": ""})
         else:
             call.update(type="function", function={"name": name or "", "arguments": ""})
+            self._without_arguments.add(index)
         return self._chunk({"tool_calls": [call]})
 
     def _delta(self, event: ir.BlockDelta) -> list[dict[str, Any]]:
@@ -262,6 +280,7 @@ class ChatStreamEncoder:
         out = []
         if event.index not in self._calls:  # arguments without a start: announce the call first
             out.append(self._call_start(event.index, None, None, "function"))
+        self._without_arguments.discard(event.index)
         out.append(self._chunk({"tool_calls": [{"index": self._calls[event.index],
                                                 "function": {"arguments": event.text}}]}))
         return out

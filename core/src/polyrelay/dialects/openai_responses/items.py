@@ -8,6 +8,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import signatures
 from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.calls import function_arguments
 from polyrelay.dialects.fields import ARRAY, STRING, dict_or_empty, field
 from polyrelay.dialects.media import data_url, parse_data_url
 from polyrelay.dialects.openai_responses.wire import NAME, REDACTED_MARK, ROLE_FROM_WIRE, ROLE_TO_WIRE
@@ -267,7 +268,8 @@ def _call_item(part: ir.ToolCall) -> dict[str, Any]:
     if part.kind == "custom":
         item = {"type": "custom_tool_call", "call_id": part.id, "name": part.name, "input": part.arguments}
     else:
-        item = {"type": "function_call", "call_id": part.id, "name": part.name, "arguments": part.arguments or "{}"}
+        item = {"type": "function_call", "call_id": part.id, "name": part.name,
+                "arguments": function_arguments(part.arguments)}
     return merge_missing(item, dict_or_empty(read_extras(part).get("item")))
 
 

@@ -57,8 +57,11 @@ class ResponsesStreamDecoder:
         return self._events(self._parser.feed(data))
 
     def close(self) -> list[ir.Event]:
-        """Flush a last frame that lacked its blank line."""
-        return self._events(self._parser.close())
+        """Flush a last frame that lacked its blank line; a cut stream's open blocks end here, as in every codec."""
+        out = self._events(self._parser.close())
+        if not self.finished:
+            self._stop(out, everything=True)
+        return out
 
     def _events(self, frames: list[Any]) -> list[ir.Event]:
         out: list[ir.Event] = []

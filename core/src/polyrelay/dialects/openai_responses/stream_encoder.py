@@ -8,6 +8,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.aggregate import Collector
 from polyrelay.dialects import openai_errors
+from polyrelay.dialects.calls import function_arguments
 from polyrelay.dialects.openai_responses.items import Ids, new_id, reasoning_item
 from polyrelay.dialects.openai_responses.response import client_response_id, response_object, terminal_status
 from polyrelay.dialects.openai_responses.wire import ERROR_TYPES
@@ -169,7 +170,7 @@ class ResponsesStreamEncoder:
                 self._emit(chunks, "response.custom_tool_call_input.done", {**where, "input": part.arguments})
                 item["input"] = part.arguments
             else:
-                arguments = part.arguments or "{}"  # the done event is what clients parse
+                arguments = function_arguments(part.arguments)  # the done event is what clients parse
                 self._emit(chunks, "response.function_call_arguments.done",
                            {**where, "name": part.name, "arguments": arguments})
                 item["arguments"] = arguments
@@ -190,12 +191,13 @@ class ResponsesStreamEncoder:
         self._done = True
 
     def _fail(self, chunks: list[bytes], error: ir.ErrorInfo) -> None:
-        _, code = openai_errors.error_type_and_code(error, ERROR_TYPES)
+        type_, code = openai_errors.error_type_and_code(error, ERROR_TYPES)
         message = error.message
         if error.retry_after is not None and "try again" not in message.lower():
             # Codex reads its back-off from the message text.
             message = f"{message} Please try again in {error.retry_after:g}s."
         snapshot = self._snapshot("failed", usage=self._collector.response.usage)
-        snapshot["error"] = {"code": code or "server_error", "message": message}
+        # No code: the type says the class (invalid_request_error reads back as a 400, not a 500).
+        snapshot["error"] = {"code": code or type_ or "server_error", "message": message}
         self._emit(chunks, "response.failed", {"response": snapshot})
         self._done = True
