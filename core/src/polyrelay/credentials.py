@@ -203,8 +203,11 @@ class Pool:
         seconds = verdict.cooldown if verdict.cooldown is not None else self._default_cooldown(state, status)
         if seconds <= 0:
             return 0.0
-        seconds = min(seconds, MAX_COOLDOWN)
         reason = verdict.error.kind if verdict.error else f"status {status}"
+        previous = state.cooldown if verdict.scope == "credential" else state.models.get(model)
+        if verdict.repeat_cooldown is not None and _repeats(previous, reason, status, self.clock(), verdict):
+            seconds = verdict.repeat_cooldown
+        seconds = min(seconds, MAX_COOLDOWN)
         until = self.clock() + seconds
         if verdict.scope == "credential":
             if state.cooldown is None or state.cooldown.until < until:
@@ -265,6 +268,13 @@ class Pool:
         if lock is None:
             lock = self._refresh_locks[credential.id] = asyncio.Lock()
         return lock
+
+
+def _repeats(previous: Cooldown | None, reason: str, status: int | None, now: float, verdict: Verdict) -> bool:
+    """Whether a failure repeats the last cooldown of its scope right after it ended."""
+    if previous is None or previous.reason != reason or previous.status != status:
+        return False
+    return previous.until <= now <= previous.until + verdict.repeat_window
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -104,12 +104,18 @@ class Verdict:
     and try another credential); ``"refresh"`` (refresh this credential once
     and retry it); ``"fail"`` (a request fault: return the error, cool
     nothing).  ``cooldown`` None means the core's default for the status.
+    ``repeat_cooldown``: used instead of ``cooldown`` when the same scope
+    fails the same way within ``repeat_window`` seconds of its last
+    cooldown ending (a quota spent again right after its window reset means
+    a longer window is spent).
     """
 
     action: Literal["ok", "next", "refresh", "fail"]
     error: ir.ErrorInfo | None = None
     scope: Literal["model", "credential"] = "model"
     cooldown: float | None = None
+    repeat_cooldown: float | None = None
+    repeat_window: float = 0.0
 
 
 @attrs.define
