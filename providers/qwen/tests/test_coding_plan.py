@@ -217,7 +217,7 @@ async def test_an_expired_plan_key_is_retired_with_its_reason_while_the_other_se
     assert [a.status for a in answers] == [200] * 4
     assert plan_requests(modelstudio).count(PLAN_KEYS[0]) == 1, "a dead key is not retried"
     dead = rows[PLAN_KEYS[0]]
-    assert "subscription expired or wrong key" in dead["cooldown"]["reason"] or dead["disabled"]
+    assert dead["disabled"] and dead["disabled_reason"] == "subscription expired or wrong key"
     assert rows[PLAN_KEYS[1]]["cooldown"] is None
 
 
@@ -231,5 +231,6 @@ async def test_a_model_outside_the_plan_is_excluded_for_that_key_only(
         row = gw.gateway.pool.describe(next(iter(gw.gateway.pool)))
     assert refused.status == 400 and "is not supported" in str(refused.body)
     assert served.status == 200
-    assert row["cooldown"] is None  # the key itself is fine
-    assert set(row["model_cooldowns"]) == {"kimi-k2.5"}
+    assert row["cooldown"] is None and not row["disabled"]  # the key itself is fine
+    assert row["model_cooldowns"] == {"kimi-k2.5": {"seconds_left": pytest.approx(24 * 3600, abs=60),
+                                                    "reason": "model not in this Coding Plan"}}

@@ -63,7 +63,7 @@ LONG_WINDOW_SECONDS = 7 * 24 * 3600.0
 RATE_COOLDOWN = 10.0
 #: A key refused again within this long of its window's reset has spent the longer window.
 REPEAT_WINDOW = 10 * 60.0
-#: The cooldown that stands for "until someone acts": a model not in the plan, an ended subscription.
+#: How long a model the plan does not serve stays excluded for that key (the core's longest cooldown).
 LASTING = 24 * 3600.0
 
 _ALLOCATION = ("throttling.allocationquota", "insufficient_quota", "allocated quota exceeded")
@@ -93,11 +93,9 @@ def classify(status: int, error: ir.ErrorInfo, hint: float | None) -> Verdict | 
     """The plan's own meaning of an error answer, or None when it has none."""
     text = f"{error.code or ''} {error.message}".lower()
     if status == 401 and _EXPIRED in text:
-        error.message = f"subscription expired or wrong key ({error.message})"
-        return Verdict("next", error, scope="credential", cooldown=LASTING)
+        return Verdict("next", error, scope="credential", disable="subscription expired or wrong key")
     if _UNSUPPORTED.search(error.message):
-        error.message = f"model not in this Coding Plan ({error.message})"
-        return Verdict("next", error, scope="model", cooldown=LASTING)
+        return Verdict("next", error, scope="model", cooldown=LASTING, reason="model not in this Coding Plan")
     if status == 429 and any(words in text for words in _ALLOCATION):
         window = hint if hint else WINDOW_SECONDS
         return Verdict("next", error, scope="credential", cooldown=window, repeat_cooldown=LONG_WINDOW_SECONDS,
