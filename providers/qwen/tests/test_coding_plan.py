@@ -154,10 +154,6 @@ async def test_a_plan_key_and_a_dashscope_key_share_one_pool_and_priority_prefer
         modelstudio.push(allocation_quota_reply())
         answer = await ask(http, gw.url, ir.OPENAI_CHAT, MODEL)
         assert answer.status == 200 and answer.text == modelstudio.reply_text
-        assert modelstudio.requests[-1].path == "/compatible-mode/v1/chat/completions"
-        # A model only the plan serves is not sent to the general base.
-        status = (await ask(http, gw.url, ir.OPENAI_CHAT, GLM)).status
-    assert status == 429
     assert modelstudio.requests[-1].path == "/compatible-mode/v1/chat/completions"
 
 
@@ -181,7 +177,8 @@ async def test_rotation_across_two_plan_keys_on_the_allocation_quota(
 async def test_spent_again_right_after_the_window_reset_waits_for_the_longer_window(
     modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
 ) -> None:
-    async with run_gateway(plan_config(modelstudio, PLAN_KEYS[:1])) as gw:
+    # The gateway would wait out a short cooldown and retry; here the client is to see each refusal.
+    async with run_gateway(plan_config(modelstudio, PLAN_KEYS[:1], extra="max-retry-interval: 0\n")) as gw:
         pool = gw.gateway.pool
         modelstudio.push(allocation_quota_reply(retry_after="30"))
         assert (await ask(http, gw.url, ir.OPENAI_CHAT, GLM)).status == 429

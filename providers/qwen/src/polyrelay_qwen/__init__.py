@@ -80,8 +80,6 @@ class Qwen(ProviderPlugin):
         entries = [e for e in config.sections.get(PLAN_SECTION) or [] if not e.disabled]
         for entry in super().key_entries(config):
             if plan.is_plan_key(entry.api_key) and _general_base(entry.base_url):
-                log.info("qwen-api-key entry %s is a Coding Plan key: serving it from the plan's base",
-                         credentials_from_entries(NAME, [entry])[0].label)
                 entries.append(CodingPlanEntry(**{**attrs.asdict(entry, recurse=False), "base_url": ""}))
         return entries
 
@@ -119,6 +117,9 @@ class Qwen(ProviderPlugin):
         for index, (entry, credential) in enumerate(zip(entries, credentials_from_entries(NAME, list(entries)),
                                                         strict=True)):
             credential.id = f"{PLAN_SECTION}#{index}"
+            if not entry.base_url and entry not in (config.sections.get(PLAN_SECTION) or []):
+                log.info("qwen-api-key entry %s is a Coding Plan key: serving it from the plan's base",
+                         credential.label)
             credential.base_url = entry.base_url or plan.plan_base(provider.urls, entry.region)
             if credential.models is None:
                 credential.models = list(plan.PLAN_MODELS)
