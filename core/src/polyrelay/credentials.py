@@ -185,10 +185,20 @@ class Pool:
         return max(0.0, min(times) - self.clock())
 
     def choose(self, candidates: list[Credential], key: str) -> Credential:
-        """The configured strategy's pick among ready candidates."""
+        """The configured strategy's pick among ready candidates.
+
+        Round-robin gives each candidate ``weight`` turns per cycle (a key
+        with ``weight: 2`` serves twice as often as one with the default 1).
+        """
         if self.strategy == "fill-first" or len(candidates) == 1:
             return candidates[0]
-        return candidates[self.store.next_cursor(key) % len(candidates)]
+        total = sum(max(1, c.weight) for c in candidates)
+        turn = self.store.next_cursor(key) % total
+        for candidate in candidates:
+            turn -= max(1, candidate.weight)
+            if turn < 0:
+                return candidate
+        return candidates[-1]
 
     # -- outcomes ------------------------------------------------------------
 

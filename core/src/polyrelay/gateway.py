@@ -231,13 +231,14 @@ class Gateway:
                 provider=provider, status=response.status, headers=response.headers, body=body
             )
             error = verdict.error or ir.ErrorInfo(response.status, f"upstream answered {response.status}")
-            if verdict.disable:
-                self.accounts.disable(credential, verdict.disable)
             if verdict.action == "refresh":
                 refreshable = not refreshed and provider.refresh is not None and credential.kind == "oauth"
                 if refreshable and await self.accounts.refresh(provider, credential, used):
                     continue
-                verdict = Verdict("next", error, scope="credential", cooldown=verdict.cooldown)
+                verdict = Verdict("next", error, scope="credential", cooldown=verdict.cooldown,
+                                  disable=verdict.disable)
+            if verdict.disable:
+                self.accounts.disable(credential, verdict.disable)
             if verdict.action == "fail":
                 return Outcome(error=error, final=True)
             self.pool.mark_failure(credential, model, verdict, response.status)

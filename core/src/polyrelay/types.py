@@ -111,7 +111,9 @@ class Verdict:
     cooldown ending (a quota spent again right after its window reset means
     a longer window is spent).
     ``disable`` takes the credential out of rotation until a user acts
-    (a revoked subscription, an ineligible project).
+    (a revoked subscription, an ineligible project); on a ``"refresh"``
+    verdict it applies only when the credential cannot be refreshed (an
+    API key) or is refused again after a refresh.
     """
 
     action: Literal["ok", "next", "refresh", "fail"]

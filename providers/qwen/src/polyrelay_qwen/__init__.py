@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -43,7 +45,6 @@ from polyrelay import (
     Credential,
     ModelInfo,
     Provider,
-    ProviderPlugin,
     UpstreamRequest,
     Verdict,
     alias_models,
@@ -54,7 +55,9 @@ from polyrelay import (
     ir,
     jsonutil,
 )
-from polyrelay_qwen import plan
+from polyrelay.accounts import LoginFlow, OAuthRefresh
+from polyrelay.accounts.plugin import AccountProviderPlugin
+from polyrelay_qwen import accounts, plan
 from polyrelay_qwen.plan import CodingPlanEntry
 
 log = logging.getLogger("polyrelay.qwen")
@@ -66,14 +69,27 @@ MODELS = ("qwen3-coder-plus", "qwen3-coder-flash", "qwen3-max", "qwen-plus")
 PLAN_SECTION = "qwen-coding-plan"
 
 
-class Qwen(ProviderPlugin):
-    """DashScope keys and Coding Plan keys: the core's defaults plus Qwen's switches and quota words."""
+class Qwen(AccountProviderPlugin):
+    """DashScope keys, Coding Plan keys and Qwen OAuth accounts, in one pool."""
 
     name = NAME
     dialect = ir.OPENAI_CHAT
-    urls = {"api": API_BASE, **plan.PLAN_URLS}
+    urls = {"api": API_BASE, **plan.PLAN_URLS, **accounts.URLS}
     models = MODELS
     api_key_section = SECTION
+    account_type = "qwen"
+
+    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | None:
+        """A ``type: "qwen"`` file, served from the host its token names."""
+        return accounts.account_credential(self.name, path, data)
+
+    def refresher(self) -> OAuthRefresh:
+        """Qwen's form refresh grant (a new ``resource_url`` in the answer moves the account)."""
+        return accounts.refresher()
+
+    def login_flow(self) -> LoginFlow:
+        """``polyrelay login qwen``: the device grant with PKCE."""
+        return accounts.login_flow()
 
     def plan_entries(self, config: Config) -> list[CodingPlanEntry]:
         """Every enabled Coding Plan key: the ``qwen-coding-plan`` list, then plan keys found in ``qwen-api-key``."""
@@ -87,10 +103,6 @@ class Qwen(ProviderPlugin):
         """The pay-as-you-go keys (a plan key never goes to the general base)."""
         return [e for e in super().key_entries(config)
                 if not (plan.is_plan_key(e.api_key) and _general_base(e.base_url))]
-
-    def serves(self, config: Config) -> bool:
-        """Registered when any key of either kind is configured."""
-        return bool(self.key_entries(config) or self.plan_entries(config))
 
     def build_provider(self, config: Config) -> Provider:
         """The DashScope models, and the plan's when a plan key exists."""
@@ -130,33 +142,16 @@ class Qwen(ProviderPlugin):
     def translate_request(
         self, provider: Provider, request: ClientRequest, credential: Credential
     ) -> UpstreamRequest | None:
-        """DashScope's thinking switch for translated requests, the usage chunk on every stream."""
-        if defaults.is_passthrough(provider, request):
-            # A chat client's own switches travel as it sent them; only the usage chunk is asked for.
-            options = request.json.get("stream_options")
-            if not request.stream or (isinstance(options, dict) and options.get("include_usage")):
-                return None
-            upstream = defaults.translate_request(provider, request, credential)
-            body = jsonutil.loads(upstream.body)
-            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-            upstream.body = jsonutil.dumps(body)
+        """Qwen's body rules; an OAuth account's own host and Qwen Code's headers."""
+        upstream = _body_rules(provider, request, credential)
+        if credential.kind != "oauth":
             return upstream
-        thinking = request.decoded().thinking
-        if thinking is None:
-            return None
-        upstream = defaults.translate_request(provider, request, credential)
-        body = jsonutil.loads(upstream.body)
-        # enable_thinking is the switch these models know; reasoning_effort (newest models only) may
-        # not even come next to thinking_budget.
-        body.pop("reasoning_effort", None)
-        body["enable_thinking"] = thinking.enabled and thinking.effort != "none"
-        if body["enable_thinking"] and thinking.budget and thinking.budget > 0:
-            body["thinking_budget"] = thinking.budget
-        if body["enable_thinking"] and not upstream.stream:
-            body.update(stream=True, stream_options={"include_usage": True})
-            upstream.stream = True
-            upstream.headers["accept"] = "text/event-stream"
-        upstream.body = jsonutil.dumps(body)
+        upstream = upstream or defaults.translate_request(provider, request, credential)
+        default_base = provider.url("api", credential)
+        base = credential.base_url or provider.url("portal")
+        if upstream.url.startswith(default_base):
+            upstream.url = base.rstrip("/") + upstream.url[len(default_base):]
+        upstream.headers.update(accounts.PORTAL_HEADERS)
         return upstream
 
     @hookimpl
@@ -169,10 +164,43 @@ class Qwen(ProviderPlugin):
         verdict = plan.classify(status, error, hint if hint is not None else error.retry_after)
         if verdict is not None:
             return verdict
+        if status in (401, 403) and "discontinued" in error.message.lower():
+            return Verdict("next", error, scope="credential", disable=accounts.DISCONTINUED_REASON)
         # Coded quota errors are the core default's; DashScope sometimes says it only in words.
         if status in (403, 429) and "quota exceeded" in error.message.lower():
             return Verdict("next", error, scope="credential", cooldown=hint or error.retry_after or AUTH_COOLDOWN)
         return None
+
+
+def _body_rules(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
+    """DashScope's thinking switch for translated requests, the usage chunk on every stream; None: the default."""
+    if defaults.is_passthrough(provider, request):
+        # A chat client's own switches travel as it sent them; only the usage chunk is asked for.
+        options = request.json.get("stream_options")
+        if not request.stream or (isinstance(options, dict) and options.get("include_usage")):
+            return None
+        upstream = defaults.translate_request(provider, request, credential)
+        body = jsonutil.loads(upstream.body)
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        upstream.body = jsonutil.dumps(body)
+        return upstream
+    thinking = request.decoded().thinking
+    if thinking is None:
+        return None
+    upstream = defaults.translate_request(provider, request, credential)
+    body = jsonutil.loads(upstream.body)
+    # enable_thinking is the switch these models know; reasoning_effort (newest models only) may
+    # not even come next to thinking_budget.
+    body.pop("reasoning_effort", None)
+    body["enable_thinking"] = thinking.enabled and thinking.effort != "none"
+    if body["enable_thinking"] and thinking.budget and thinking.budget > 0:
+        body["thinking_budget"] = thinking.budget
+    if body["enable_thinking"] and not upstream.stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+        upstream.stream = True
+        upstream.headers["accept"] = "text/event-stream"
+    upstream.body = jsonutil.dumps(body)
+    return upstream
 
 
 def _general_base(base_url: str) -> bool:

@@ -93,7 +93,8 @@ def classify(status: int, error: ir.ErrorInfo, hint: float | None) -> Verdict | 
     """The plan's own meaning of an error answer, or None when it has none."""
     text = f"{error.code or ''} {error.message}".lower()
     if status == 401 and _EXPIRED in text:
-        return Verdict("next", error, scope="credential", disable="subscription expired or wrong key")
+        # An OAuth account's token may just be stale: the core refreshes it first; a key is retired at once.
+        return Verdict("refresh", error, scope="credential", disable="subscription expired or wrong key")
     if _UNSUPPORTED.search(error.message):
         return Verdict("next", error, scope="model", cooldown=LASTING, reason="model not in this Coding Plan")
     if status == 429 and any(words in text for words in _ALLOCATION):

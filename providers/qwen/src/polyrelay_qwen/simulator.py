@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from polyrelay import jsonutil
+from polyrelay.testing.oauth import OAuthServer
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -210,11 +211,28 @@ class DashScopeSimulator(Simulator):
         self.plan_models = plan_models
         #: Plan keys whose subscription has ended.
         self.expired_keys: set[str] = set()
+        #: Qwen's OAuth side (chat.qwen.ai): the device grant with PKCE and the refresh grant, form bodies.
+        self.oauth = OAuthServer("f0304373b74a44d2b584a3fb70ca9e56", style="form",
+                                 token_path="/api/v1/oauth2/token", device_path="/api/v1/oauth2/device/code",
+                                 answer_fields=lambda _kind, _grant: {"resource_url": self.resource_url})
+        #: What the token answers name as the account's API host (default: this simulator's portal).
+        self.resource_url = ""
 
     @property
     def api_base(self) -> str:
         """What a ``qwen-api-key`` entry's ``base-url`` is set to."""
         return f"{self.base_url}/compatible-mode/v1"
+
+    @property
+    def portal_base(self) -> str:
+        """The portal's API base (``/portal/v1``), what ``resource_url`` or ``upstream-urls.qwen.portal`` names."""
+        return f"{self.base_url}/portal/v1"
+
+    async def start(self) -> str:
+        """Listen, and name this simulator's portal in token answers unless a test chose another host."""
+        root = await super().start()
+        self.resource_url = self.resource_url or f"{root}/portal"
+        return root
 
     @property
     def plan_base(self) -> str:
@@ -224,13 +242,24 @@ class DashScopeSimulator(Simulator):
     def routes(self) -> list[web.RouteDef]:
         """The compatible-mode and the Coding Plan chat endpoints."""
         return [web.post("/compatible-mode/v1/chat/completions", self.handle),
-                web.post("/coding/v1/chat/completions", self.handle)]
+                web.post("/coding/v1/chat/completions", self.handle),
+                web.post("/portal/v1/chat/completions", self.handle), *self.oauth.routes()]
 
     def check(self, recorded: Recorded) -> Reply | None:
         """The bearer key for the base it was sent to, then the body, in Model Studio's words."""
         auth = recorded.headers.get("authorization", "")
         key = auth[7:] if auth.startswith("Bearer ") else ""
         on_plan = recorded.path.startswith("/coding/")
+        if recorded.path.startswith("/portal/"):
+            if not self.oauth.valid(key):
+                return error_reply(401, "invalid access token or token expired", "invalid_request_error",
+                                   "invalid_api_key")
+            if recorded.headers.get("x-dashscope-authtype") != "qwen-oauth":
+                return error_reply(400, "missing X-DashScope-AuthType", "invalid_request_error", "invalid_parameter")
+            try:
+                return body_problem(recorded.json(), self.models)
+            except ValueError:
+                return invalid_parameter("The request body is not valid JSON.")
         if on_plan and (key not in self.plan_keys or key in self.expired_keys):
             return expired_reply()
         if not on_plan and key.startswith("sk-sp-"):
