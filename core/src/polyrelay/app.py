@@ -19,68 +19,18 @@ from typing import Any
 import pluggy
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from polyrelay import ir, jsonutil
 from polyrelay.config import Config
-from polyrelay.gateway import Gateway, error_response, model_not_found
+from polyrelay.gateway import Gateway, model_not_found
+from polyrelay.responses import ClientGone, cancelled_on_disconnect, committed_early, error_response, to_response
+from polyrelay.results import Complete, Failure, Result
 from polyrelay.routing import ModelNotFound
 from polyrelay.types import ClientRequest
 
 log = logging.getLogger("polyrelay.app")
-
-
-class ClientGone(Exception):
-    """The client disconnected; the work done for it was cancelled."""
-
-
-@contextlib.asynccontextmanager
-async def cancelled_on_disconnect(receive: Receive) -> AsyncIterator[None]:
-    """Cancel the current task the moment the client disconnects.
-
-    One watcher task per request.  The cancellation reaches whatever the
-    request awaits (an upstream request, a stream read), whose cleanup
-    closes the upstream connection; the block then raises
-    :class:`ClientGone`.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        yield
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-        raise ClientGone from None
-    finally:
-        watcher.cancel()
-
-
-class StreamingBody(StreamingResponse):
-    """A streaming response that always watches for the client leaving.
-
-    Starlette skips the watch for ASGI 2.4 servers and waits for a failed
-    send instead; a silent upstream would then hold its connection until
-    the next chunk.  Watching always cancels the body at once, which closes
-    the upstream request.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with contextlib.suppress(ClientGone, OSError):
-            async with cancelled_on_disconnect(receive):
-                await self.stream_response(send)
 
 
 class BodyTooLarge(Exception):
@@ -210,8 +160,15 @@ class App:
             raise ValueError("the request body must be a JSON object")
         return body, data
 
-    async def _client_request(self, request: Request, dialect: str) -> ClientRequest | Response:
-        """Parse and validate the parts every dialect route needs."""
+    async def _client_request(
+        self, request: Request, dialect: str, *, model: str | None = None, stream: bool | None = None,
+        sse: bool = True,
+    ) -> ClientRequest | Response:
+        """Parse and validate the parts every dialect route needs.
+
+        ``model``, ``stream`` and ``sse`` are given by routes that carry them
+        in the path rather than the body (Gemini).
+        """
         if not self._authorized(request):
             return self._reject(request)
         try:
@@ -221,12 +178,14 @@ class App:
             return error_response(dialect, ir.ErrorInfo(413, f"request body exceeds {limit}", kind="request_too_large"))
         except ValueError as exc:
             return error_response(dialect, ir.ErrorInfo(400, f"malformed JSON body: {exc}", kind="invalid_request"))
-        model = data.get("model")
-        if dialect != ir.GEMINI and (not isinstance(model, str) or not model):
-            return error_response(dialect, ir.ErrorInfo(400, "the 'model' field must be a non-empty string"))
-        stream = data.get("stream", False)
-        if not isinstance(stream, bool):
-            return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
+        if model is None:
+            model = data.get("model")
+            if not isinstance(model, str) or not model:
+                return error_response(dialect, ir.ErrorInfo(400, "the 'model' field must be a non-empty string"))
+        if stream is None:
+            stream = data.get("stream", False)
+            if not isinstance(stream, bool):
+                return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
         problem = shape_problem(dialect, data)
         if problem:
             return error_response(dialect, ir.ErrorInfo(400, problem))
@@ -234,16 +193,25 @@ class App:
             dialect=dialect,
             body=body,
             json=data,
-            model=model if isinstance(model, str) else "",
+            model=model,
             stream=stream,
             headers=request.headers,
             query=request.query_params,
+            sse=sse,
         )
 
     async def _serve(self, request: Request, client: ClientRequest) -> Response:
-        """Run the gateway, cancelling the upstream if the client leaves first."""
+        """Run the gateway, cancelling the upstream if the client leaves first.
+
+        A client that allows it is committed early when dispatch is slow
+        (see :mod:`polyrelay.responses`).
+        """
         started = time.perf_counter()
-        interval = self.config.nonstream_keepalive_interval if not client.stream else 0.0
+        if client.stream:
+            interval = self.config.streaming.keepalive_seconds if client.sse else 0.0
+        else:
+            interval = self.config.nonstream_keepalive_interval
+        dialect = client.codec
         try:
             async with cancelled_on_disconnect(request.receive):
                 if interval:
@@ -254,17 +222,16 @@ class App:
                         work.cancel()  # the client left: so does the upstream request
                         raise
                     if not done:
-                        return StreamingBody(_blank_lines_until(work, interval), media_type="application/json")
-                    response = work.result()
+                        return committed_early(work, dialect, interval, stream=client.stream)
+                    result: Result = work.result()
                 else:
-                    response = await self.gateway.serve(client)
+                    result = await self.gateway.serve(client)
         except ClientGone:
             return Response(status_code=499)
-        if isinstance(response, StreamingResponse):
-            return StreamingBody(response.body_iterator, status_code=response.status_code,
-                                 headers=dict(response.headers))
-        overhead = time.perf_counter() - started - client.upstream_seconds
-        response.headers["x-polyrelay-overhead-ms"] = f"{overhead * 1000:.2f}"
+        response = to_response(result, dialect)
+        if isinstance(result, Complete | Failure):
+            overhead = time.perf_counter() - started - result.upstream_seconds
+            response.headers["x-polyrelay-overhead-ms"] = f"{overhead * 1000:.2f}"
         return response
 
     # -- routes ----------------------------------------------------------------
@@ -306,14 +273,13 @@ class App:
             return self._gemini_model(model)
         if action not in ("generateContent", "streamGenerateContent", "countTokens"):
             return error_response(ir.GEMINI, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
-        client = await self._client_request(request, ir.GEMINI)
+        client = await self._client_request(request, ir.GEMINI, model=model,
+                                            stream=action == "streamGenerateContent",
+                                            sse=request.query_params.get("alt") == "sse")
         if isinstance(client, Response):
             return client
-        client.model = model
         if action == "countTokens":
             return self._count(client)
-        client.stream = action == "streamGenerateContent"
-        client.sse = request.query_params.get("alt") == "sse"
         return await self._serve(request, client)
 
     async def count_tokens(self, request: Request) -> Response:
@@ -371,29 +337,6 @@ class App:
 def _gemini_model_entry(model: str) -> dict[str, Any]:
     return {"name": f"models/{model}", "displayName": model,
             "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
-
-
-async def _blank_lines_until(work: asyncio.Future[Response], interval: float) -> AsyncIterator[bytes]:
-    """Non-stream keep-alive: a newline every ``interval`` s, then the answer.
-
-    JSON parsers skip leading whitespace; the status is 200 from the first
-    newline on, so a later error travels as a JSON error body under 200.
-    """
-    try:
-        while True:
-            done, _ = await asyncio.wait({work}, timeout=interval)
-            if done:
-                break
-            yield b"\n"
-        response = work.result()
-        if isinstance(response, StreamingResponse):
-            async for chunk in response.body_iterator:
-                yield chunk if isinstance(chunk, bytes) else bytes(chunk)
-        else:
-            yield bytes(response.body)
-    finally:
-        if not work.done():
-            work.cancel()
 
 
 def create_app(config: Config, pm: pluggy.PluginManager) -> Starlette:

@@ -130,13 +130,21 @@ def retry_after_header(headers: Mapping[str, str]) -> float | None:
 
 
 @hookimpl(trylast=True)
-def classify_response(provider: Provider, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
-    """Default verdicts by status class (see docs/architecture.md, "Cooldowns")."""
-    error = get_dialect(provider.dialect).decode_error(status, body)
+def classify_response(
+    provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None = None
+) -> Verdict:
+    """Default verdicts by status class (see docs/architecture.md, "Cooldowns").
+
+    ``error`` is the answer already decoded (an in-stream error keeps its
+    retry hint that way); without it ``body`` is decoded here.
+    """
+    if error is None:
+        error = get_dialect(provider.dialect).decode_error(status, body)
     hint = retry_after_header(headers)
     if hint is not None:
-        error.retry_after = hint
-    if status in REQUEST_FAULTS:
+        error = attrs.evolve(error, retry_after=hint)
+    if status in REQUEST_FAULTS or (status >= 500 and error.kind == "invalid_request"):
+        # A 5xx the upstream itself blames on the request: no credential is at fault.
         return Verdict("fail", error)
     if status == 401:
         return Verdict("refresh", error, scope="credential")

@@ -12,7 +12,10 @@ from collections.abc import Callable
 import attrs
 
 from polyrelay import ir, jsonutil, sse
-from polyrelay.dialects import get_dialect
+from polyrelay.dialects import StreamDecoder, get_dialect
+
+#: Events that mean an answer has begun: after one, nothing can be retried.
+CONTENT_EVENTS = (ir.BlockStart, ir.BlockDelta, ir.MessageDelta, ir.MessageStop)
 
 
 @attrs.define(slots=True)
@@ -24,6 +27,8 @@ class RawFrame:
     terminal: bool = False
     #: Set when the frame is the upstream's in-stream error.
     error: ir.ErrorInfo | None = None
+    #: The frame carries the answer's content (not a preamble such as ``response.created``).
+    content: bool = True
 
 
 def _is_terminal(dialect: str, event: sse.SSEEvent) -> tuple[bool, bool]:
@@ -56,6 +61,9 @@ class PassthroughDecoder:
         self.finished = False
         self._parser = sse.SSEParser()
         self._patch = model_patch(upstream_model, client_model)
+        # Until content starts, the codec reads along: it knows which frames are
+        # only a preamble, and reads an error's status and retry hint.
+        self._peek: StreamDecoder | None = get_dialect(dialect).stream_decoder()
 
     def feed(self, data: bytes) -> list[RawFrame]:
         """Complete frames in ``data`` (buffered across calls)."""
@@ -67,13 +75,43 @@ class PassthroughDecoder:
 
     def _frame(self, event: sse.SSEEvent) -> RawFrame:
         terminal, is_error = _is_terminal(self.dialect, event)
+        if not terminal and event.data and not _is_json_object(event.data):
+            # Garbage must not reach the client as if the upstream had said it.
+            self.finished = True
+            error = ir.ErrorInfo(502, "the upstream sent a malformed stream frame", kind="api_error")
+            return RawFrame(error_frame(self.dialect, error), True, error)
         if terminal:
             self.finished = True
         raw = event.raw
         if self._patch is not None:
             raw = self._patch(raw)
-        error = get_dialect(self.dialect).decode_error(502, event.data.encode()) if is_error else None
-        return RawFrame(raw, terminal, error)
+        error, content = None, True
+        if self._peek is not None:
+            events = self._peek.feed(event.raw)
+            error = next((e.error for e in events if isinstance(e, ir.StreamError)), None)
+            content = any(isinstance(e, CONTENT_EVENTS) for e in events)
+            if content or error is not None or terminal:
+                self._peek = None
+        if is_error and error is None:
+            error = self._error_of(event)
+        return RawFrame(raw, terminal, error, content)
+
+    def _error_of(self, event: sse.SSEEvent) -> ir.ErrorInfo:
+        """The error an upstream error frame carries, read as the codec reads it (status and hint)."""
+        codec = get_dialect(self.dialect)
+        for item in codec.stream_decoder().feed(event.raw):
+            if isinstance(item, ir.StreamError):
+                return item.error
+        return codec.decode_error(502, event.data.encode())
+
+
+def _is_json_object(data: str) -> bool:
+    if not data.startswith("{"):
+        return False
+    try:
+        return isinstance(jsonutil.loads(data), dict)
+    except ValueError:
+        return False
 
 
 def _model_field(model: str, space: bool) -> bytes:
