@@ -18,13 +18,11 @@ import contextlib
 import math
 from collections.abc import AsyncIterator
 
-import attrs
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from polyrelay import ir, jsonutil
+from polyrelay import ir, jsonutil, secrets
 from polyrelay.dialects import Dialect, get_dialect
-from polyrelay.logs import redaction_filter
 from polyrelay.passthrough import error_frame
 from polyrelay.results import JSON, Complete, Failure, Result, Stream
 
@@ -38,7 +36,7 @@ def error_response(dialect: Dialect | str, error: ir.ErrorInfo) -> Response:
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
     # Upstream messages sometimes quote the key they rejected.
-    error = attrs.evolve(error, message=redaction_filter().scrub(error.message))
+    error = secrets.scrub_error(error)
     body = jsonutil.dumps(codec.error_body(error))
     return Response(body, status_code=error.status, headers=headers, media_type=JSON)
 
@@ -143,9 +141,9 @@ async def _until_done(
         elif isinstance(result, Complete):
             yield result.body
         elif stream:
-            yield error_frame(dialect.name, _scrubbed(result.error))
+            yield error_frame(dialect.name, secrets.scrub_error(result.error))
         else:
-            yield jsonutil.dumps(dialect.error_body(_scrubbed(result.error)))
+            yield jsonutil.dumps(dialect.error_body(secrets.scrub_error(result.error)))
     finally:
         if not work.done():
             work.cancel()  # the client left: so does the upstream request
@@ -153,5 +151,3 @@ async def _until_done(
             release(work.result())
 
 
-def _scrubbed(error: ir.ErrorInfo) -> ir.ErrorInfo:
-    return attrs.evolve(error, message=redaction_filter().scrub(error.message))
