@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from polyrelay import ir, jsonutil, secrets
 from polyrelay.config import Config
+from polyrelay.dialects import dialect_for_path, get_dialect
 from polyrelay.gateway import Gateway, model_not_found
 from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
 from polyrelay.responses import ClientGone, cancelled_on_disconnect, committed_early, error_response, to_response
@@ -40,33 +41,6 @@ class BodyTooLarge(Exception):
 
 class BodyTooSlow(Exception):
     pass
-
-
-#: The one field each dialect cannot do without, and the types it may have.
-_CONTENT_FIELD = {
-    ir.ANTHROPIC: ("messages", (list,)),
-    ir.OPENAI_CHAT: ("messages", (list,)),
-    ir.OPENAI_RESPONSES: ("input", (list, str)),
-    ir.GEMINI: ("contents", (list,)),
-}
-
-
-def shape_problem(dialect: str, data: dict[str, Any]) -> str | None:
-    """A cheap check of the body's main field, so pass-through rejects what a codec would.
-
-    Pass-through requests are not decoded, and an upstream's own 400 would
-    cost a credential attempt; this catches the common malformed case.
-    """
-    field, types = _CONTENT_FIELD[dialect]
-    value = data.get(field)
-    if value is None:
-        if dialect == ir.OPENAI_RESPONSES or (dialect == ir.GEMINI and "generateContentRequest" in data):
-            return None
-        return f"the {field!r} field is required"
-    if not isinstance(value, types):
-        kinds = " or ".join("an array" if t is list else "a string" for t in types)
-        return f"the {field!r} field must be {kinds}"
-    return None
 
 
 class App:
@@ -175,7 +149,7 @@ class App:
             stream = data.get("stream", False)
             if not isinstance(stream, bool):
                 return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
-        problem = shape_problem(dialect, data)
+        problem = get_dialect(dialect).shape_problem(data)
         if problem:
             return error_response(dialect, ir.ErrorInfo(400, problem))
         return ClientRequest(
@@ -301,47 +275,30 @@ class App:
             self.gateway.router.resolve(client.model)
         except ModelNotFound:
             return error_response(client.dialect, model_not_found(client))
-        fields = ("system", "messages", "tools", "input", "instructions", "contents", "systemInstruction")
-        text = jsonutil.dumps({k: client.json[k] for k in fields if k in client.json})
+        codec = client.codec
+        text = jsonutil.dumps({k: client.json[k] for k in codec.prompt_fields if k in client.json})
         tokens = max(1, math.ceil(len(text) / 4))
-        if client.dialect == ir.GEMINI:
-            return JSONResponse({"totalTokens": tokens,
-                                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]})
-        if client.dialect == ir.OPENAI_RESPONSES:
-            return JSONResponse({"object": "response.input_tokens", "input_tokens": tokens})
-        return JSONResponse({"input_tokens": tokens})
+        return JSONResponse(codec.token_count_body(tokens))
 
     async def list_models(self, request: Request) -> Response:
         """``GET /v1/models``: Anthropic's shape when ``anthropic-version`` is sent, else OpenAI's."""
         if not self._authorized(request):
             return self._reject(request)
-        rows = self.gateway.router.models()
-        if "anthropic-version" in request.headers:
-            data = [{"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
-                    for m, _ in rows]
-            return JSONResponse({"data": data, "has_more": False,
-                                 "first_id": data[0]["id"] if data else None,
-                                 "last_id": data[-1]["id"] if data else None})
-        return JSONResponse({"object": "list", "data": [
-            {"id": m, "object": "model", "created": 0, "owned_by": provider} for m, provider in rows]})
+        dialect = dialect_for_path(request.url.path, request.headers)
+        return JSONResponse(dialect.models_body(self.gateway.router.models()))
 
     async def list_gemini_models(self, request: Request) -> Response:
         """``GET /v1beta/models``."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.router.models()]})
+        return JSONResponse(get_dialect(ir.GEMINI).models_body(self.gateway.router.models()))
 
     def _gemini_model(self, model: str) -> Response:
         try:
-            self.gateway.router.resolve(model)
+            targets = self.gateway.router.resolve(model)
         except ModelNotFound:
             return error_response(ir.GEMINI, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
-        return JSONResponse(_gemini_model_entry(model))
-
-
-def _gemini_model_entry(model: str) -> dict[str, Any]:
-    return {"name": f"models/{model}", "displayName": model,
-            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+        return JSONResponse(get_dialect(ir.GEMINI).model_entry(model, targets[0][0].provider.name))
 
 
 def create_app(config: Config, pm: pluggy.PluginManager) -> Starlette:

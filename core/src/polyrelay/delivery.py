@@ -90,7 +90,7 @@ class Translate:
         request = self.attempt.request
         encoder = self.attempt.client.stream_encoder(attrs.evolve(request.decoded(), model=request.model),
                                                      sse=request.sse)
-        return FrameWriter(encoder, request.dialect)
+        return FrameWriter(encoder, self.attempt.client)
 
 
 class PassThrough:
@@ -109,11 +109,11 @@ class PassThrough:
     def decoder(self) -> PassthroughDecoder:
         """Splits the upstream stream into frames."""
         request = self.attempt.request
-        return PassthroughDecoder(self.attempt.upstream.name, request.upstream_model, request.model)
+        return PassthroughDecoder(self.attempt.upstream, request.upstream_model, request.model)
 
     def writer(self) -> FrameWriter:
         """Writes the frames unchanged."""
-        return FrameWriter(None, self.attempt.request.dialect)
+        return FrameWriter(None, self.attempt.client)
 
 
 Delivery = Translate | PassThrough

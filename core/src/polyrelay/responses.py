@@ -23,7 +23,6 @@ from starlette.types import Receive, Scope, Send
 
 from polyrelay import ir, jsonutil, secrets
 from polyrelay.dialects import Dialect, get_dialect
-from polyrelay.passthrough import error_frame
 from polyrelay.results import JSON, Complete, Failure, Result, Stream
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -141,7 +140,7 @@ async def _until_done(
         elif isinstance(result, Complete):
             yield result.body
         elif stream:
-            yield error_frame(dialect.name, secrets.scrub_error(result.error))
+            yield dialect.passthrough_error_frame(secrets.scrub_error(result.error))
         else:
             yield jsonutil.dumps(dialect.error_body(secrets.scrub_error(result.error)))
     finally:

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 
 from polyrelay import ir, secrets
-from polyrelay.dialects import StreamEncoder
-from polyrelay.passthrough import CONTENT_EVENTS, RawFrame, error_frame
+from polyrelay.dialects import Dialect, StreamEncoder
+from polyrelay.passthrough import CONTENT_EVENTS, RawFrame
 from polyrelay.types import StreamItem, StreamState
 from polyrelay.upstream import BodyReader
 
@@ -137,7 +137,7 @@ def opening(items: list[StreamItem]) -> ir.ErrorInfo | bool:
 class FrameWriter:
     """Encodes items into client bytes: codec frames or pass-through frames."""
 
-    def __init__(self, encoder: StreamEncoder | None, client_dialect: str) -> None:
+    def __init__(self, encoder: StreamEncoder | None, client_dialect: Dialect) -> None:
         self.encoder = encoder
         self.client_dialect = client_dialect
         self.terminated = False
@@ -157,7 +157,7 @@ class FrameWriter:
                 out.append(self.encoder.encode(item))
                 self.terminated = isinstance(item, (ir.MessageStop, ir.StreamError))
             elif isinstance(item, ir.StreamError):
-                out.append(error_frame(self.client_dialect, item.error))
+                out.append(self.client_dialect.passthrough_error_frame(item.error))
                 self.terminated = True
         return b"".join(out)
 

@@ -133,11 +133,12 @@ class ClientRequest:
     # Gemini clients choose SSE or a streamed JSON array by ``alt=sse``.
     sse: bool = True
     _memo: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    #: The client's dialect object, resolved once from ``dialect``.
+    codec: Dialect = attrs.field(init=False, repr=False, eq=False)
 
-    @property
-    def codec(self) -> Dialect:
-        """The client's dialect object."""
-        from polyrelay.dialects import get_dialect
+    @codec.default
+    def _codec(self) -> Dialect:
+        from polyrelay.dialects import get_dialect  # the codecs import this module
 
         return get_dialect(self.dialect)
 
