@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from polyrelay import ir, jsonutil, secrets
 from polyrelay.config import Config
+from polyrelay.counting import upstream_count
 from polyrelay.dialects import dialect_for_path, get_dialect
 from polyrelay.gateway import Gateway, model_not_found
 from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
@@ -77,7 +78,7 @@ class App:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         """Own the outbound sessions and the refresh loop for the app's lifetime."""
-        self._refresher = asyncio.create_task(self.gateway.refresh_loop())
+        self._refresher = asyncio.create_task(self.gateway.background())
         try:
             yield
         finally:
@@ -258,7 +259,7 @@ class App:
         if isinstance(client, Response):
             return client
         if action == "countTokens":
-            return self._count(client)
+            return await self._count(client)
         return await self._serve(request, client)
 
     async def count_tokens(self, request: Request) -> Response:
@@ -267,17 +268,20 @@ class App:
         client = await self._client_request(request, dialect)
         if isinstance(client, Response):
             return client
-        return self._count(client)
+        return await self._count(client)
 
-    def _count(self, client: ClientRequest) -> Response:
-        """A local estimate of input tokens (about four bytes of text per token)."""
+    async def _count(self, client: ClientRequest) -> Response:
+        """Input tokens: the upstream's count when its provider can count, else a local estimate
+        (about four bytes of text per token)."""
         try:
-            self.gateway.router.resolve(client.model)
+            targets = self.gateway.router.resolve(client.model)
         except ModelNotFound:
             return error_response(client.dialect, model_not_found(client))
         codec = client.codec
-        text = jsonutil.dumps({k: client.json[k] for k in codec.prompt_fields if k in client.json})
-        tokens = max(1, math.ceil(len(text) / 4))
+        tokens = await upstream_count(targets, self.gateway.pool, self.gateway.sessions, client)
+        if tokens is None:
+            text = jsonutil.dumps({k: client.json[k] for k in codec.prompt_fields if k in client.json})
+            tokens = max(1, math.ceil(len(text) / 4))
         return JSONResponse(codec.token_count_body(tokens))
 
     async def list_models(self, request: Request) -> Response:
@@ -285,13 +289,13 @@ class App:
         if not self._authorized(request):
             return self._reject(request)
         dialect = dialect_for_path(request.url.path, request.headers)
-        return JSONResponse(dialect.models_body(self.gateway.router.models()))
+        return JSONResponse(dialect.models_body(self.gateway.models()))
 
     async def list_gemini_models(self, request: Request) -> Response:
         """``GET /v1beta/models``."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse(get_dialect(ir.GEMINI).models_body(self.gateway.router.models()))
+        return JSONResponse(get_dialect(ir.GEMINI).models_body(self.gateway.models()))
 
     def _gemini_model(self, model: str) -> Response:
         try:

@@ -10,7 +10,6 @@ does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -21,8 +20,10 @@ import attrs
 import pluggy
 
 from polyrelay import defaults, ir, jsonutil
+from polyrelay.accounts.authdir import AuthDir
+from polyrelay.accounts.upkeep import Accounts
 from polyrelay.config import Config
-from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
+from polyrelay.credentials import Pool
 from polyrelay.defaults import is_passthrough
 from polyrelay.delivery import Attempt, deliver
 from polyrelay.dialects import DialectError, get_dialect
@@ -87,22 +88,28 @@ class Gateway:
 
     def _load_credentials(self) -> None:
         by_name = {b.provider.name: b.provider for b in self.bindings}
-        claimed_types = {t: p for p in by_name.values() for t in p.credential_types}
         for provider in by_name.values():
             for _, creds in call_each(self.pm, "config_credentials", config=self.config, provider=provider):
                 for credential in creds or []:
                     self.pool.add(credential)
-        for path, data in read_auth_dir(self.config.auth_path):
-            credential = self.pm.hook.credential_from_file(data=data, path=path)
-            if credential is None:
-                kind = data.get("type")
-                if kind not in claimed_types:
-                    log.warning("auth file %s: no installed provider handles type %r", path.name, kind)
-                continue
-            if credential.provider not in by_name:
-                log.warning("auth file %s: provider %r is not registered", path.name, credential.provider)
-                continue
-            self.pool.add(credential)
+        self.auth_dir = AuthDir(
+            self.config.auth_path, self.pool,
+            claim=lambda data, path: self.pm.hook.credential_from_file(data=data, path=path),
+            claimed_types={t for p in by_name.values() for t in p.credential_types},
+            providers=set(by_name),
+            on_load=lambda credential: redaction_filter().add(credential.secrets),
+        )
+        self.auth_dir.scan()
+        self.accounts = Accounts(self.pool, self.sessions, by_name, self.auth_dir)
+
+    def models(self) -> list[tuple[str, str]]:
+        """``(model, provider)`` for every routable model whose provider holds a usable credential.
+
+        An account provider is registered before any account exists (one may
+        be logged in while serving); until then its models are not listed.
+        """
+        live = {c.provider for c in self.pool if not c.disabled}
+        return [(model, provider) for model, provider in self.router.models() if provider in live]
 
     async def aclose(self) -> None:
         """Release outbound connections."""
@@ -224,6 +231,7 @@ class Gateway:
         connect = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_seconds or None, sock_read=None)
         first_byte = min((s for s in (timeouts.first_byte_seconds, timeouts.total_seconds) if s), default=None)
         for refreshed in (False, True):
+            used = credential.secret  # a refresh is owed only if this token is still the current one
             upstream = binding.translate_request(provider=provider, request=attempt.request, credential=credential)
             session, options = self.sessions.get(credential.proxy_url)
             sent = time.perf_counter()
@@ -251,7 +259,7 @@ class Gateway:
             tried = self._classify(attempt, response.status, response.headers, None, body)
             if tried.verdict.action == "refresh":
                 refreshable = not refreshed and provider.refresh is not None and credential.kind == "oauth"
-                if refreshable and await self.refresh(binding, credential):
+                if refreshable and await self.accounts.refresh(provider, credential, used):
                     continue
                 verdict = Verdict("next", tried.error, scope="credential", cooldown=tried.verdict.cooldown)
                 return attrs.evolve(tried, verdict=verdict)
@@ -296,45 +304,19 @@ class Gateway:
         reported = verdict.error or error
         if verdict.error is None:
             verdict = attrs.evolve(verdict, error=reported)
+        if verdict.disable:
+            self.accounts.disable(attempt.credential, verdict.disable)
         return Tried(reported, verdict, answered)
 
     async def refresh(self, binding: Binding, credential: Credential) -> bool:
         """Refresh a credential once, however many requests ask at the same time."""
-        refresh = binding.provider.refresh
-        if refresh is None:
-            return False
-        lock = self.pool.refresh_lock(credential)
-        before = credential.secret
-        async with lock:
-            if credential.secret != before:
-                return True  # another request refreshed it while we waited
-            session, _ = self.sessions.get(credential.proxy_url)
-            try:
-                await refresh(credential, session, binding.provider)
-            except Exception as exc:  # a failed refresh cools the credential, it must not crash the request
-                log.warning("refresh of %s failed: %s", credential.label, exc.__class__.__name__)
-                return False
-            redaction_filter().add(credential.secrets)
-            if credential.path is not None:
-                write_json_atomic(credential.path, credential.data)
-            log.info("refreshed credential %s", credential.label)
-            return True
+        return await self.accounts.refresh(binding.provider, credential)
 
     # -- background ------------------------------------------------------------
 
-    async def refresh_loop(self, interval: float = 30.0) -> None:
-        """Refresh OAuth credentials shortly before they expire, forever."""
-        bindings = {b.provider.name: b for b in self.bindings}
-        while True:
-            now = time.time()
-            for credential in list(self.pool):
-                binding = bindings.get(credential.provider)
-                if binding is None or binding.provider.refresh is None or credential.expires_at is None:
-                    continue
-                if credential.expires_at - binding.provider.refresh_lead <= now:
-                    with contextlib.suppress(Exception):
-                        await self.refresh(binding, credential)
-            await asyncio.sleep(interval)
+    async def background(self) -> None:
+        """Account upkeep for the gateway's lifetime: proactive refresh, write-back retries, auth-dir watching."""
+        await self.accounts.run()
 
 
 def model_not_found(client: ClientRequest) -> ir.ErrorInfo:
@@ -353,6 +335,7 @@ def _internal() -> ir.ErrorInfo:
 
 
 def _with_overrides(provider: Provider, config: Config) -> Provider:
-    """The core's copy of ``provider`` with the config's ``upstream-urls`` applied."""
+    """The core's copy of ``provider`` with the config's ``upstream-urls`` and refresh lead applied."""
     overrides = config.upstream_urls.get(provider.name, {})
-    return attrs.evolve(provider, urls={**provider.urls, **overrides})
+    lead = config.refresh_lead_seconds.get(provider.name, provider.refresh_lead)
+    return attrs.evolve(provider, urls={**provider.urls, **overrides}, refresh_lead=lead)
