@@ -223,8 +223,8 @@ def collect_providers(pm: pluggy.PluginManager, config: Config | None) -> list[P
                     f"provider {provider.name!r} registered by both {seen[provider.name]!r} and {plugin_name!r}"
                 )
             seen[provider.name] = plugin_name
-            provider.plugin = pm.get_plugin(plugin_name)
-            providers.append(provider)
+            # The core's own copy, tagged: the plugin's object is never changed.
+            providers.append(attrs.evolve(provider, plugin=pm.get_plugin(plugin_name)))
     return providers
 
 
