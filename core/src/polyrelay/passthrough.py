@@ -56,14 +56,15 @@ class PassthroughDecoder:
         if not terminal and event.data and not _is_json_object(event.data):
             # Garbage must not reach the client as if the upstream had said it.
             self.finished = True
-            error = ir.ErrorInfo(502, "the upstream sent a malformed stream frame", kind="api_error")
-            return RawFrame(self.dialect.passthrough_error_frame(error), True, error)
+            garbage = ir.ErrorInfo(502, "the upstream sent a malformed stream frame", kind="api_error")
+            return RawFrame(self.dialect.passthrough_error_frame(garbage), True, garbage)
         if terminal:
             self.finished = True
         raw = event.raw
         if self._patch is not None:
             raw = self._patch(raw)
-        error, content = None, True
+        error: ir.ErrorInfo | None = None
+        content = True
         if self._peek is not None:
             events = self._peek.feed(event.raw)
             error = next((e.error for e in events if isinstance(e, ir.StreamError)), None)
