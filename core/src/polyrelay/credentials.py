@@ -32,6 +32,8 @@ Routes = Sequence[tuple[str, str]]
 AUTH_COOLDOWN = 30 * 60.0
 NOT_FOUND_COOLDOWN = 12 * 3600.0
 TRANSIENT_COOLDOWN = 60.0
+#: The first transient cooldown; each further one in a row doubles it, up to the configured cap.
+TRANSIENT_FIRST = 1.0
 RATE_LIMIT_LADDER_MAX = 30 * 60.0
 #: Upstream hints are obeyed up to this long.
 MAX_COOLDOWN = 24 * 3600.0
@@ -53,6 +55,8 @@ class CredentialState:
     last_used: float = 0.0
     #: Step on the 429 back-off ladder (1 s, 2 s, 4 s, ...).
     ladder: int = 0
+    #: Transient failures (5xx, no answer) since the last success, across requests.
+    transient: int = 0
     #: Why the last write-back of this credential's file failed (None: written).
     write_error: str | None = None
 
@@ -199,6 +203,7 @@ class Pool:
         state.last_used = self.clock()
         state.models.pop(model, None)
         state.ladder = 0
+        state.transient = 0
 
     def mark_failure(self, credential: Credential, model: str, verdict: Verdict, status: int | None) -> float:
         """Apply a failed attempt's cooldown; returns its length in seconds."""
@@ -232,7 +237,10 @@ class Pool:
             return AUTH_COOLDOWN
         if status == 404:
             return NOT_FOUND_COOLDOWN
-        return self.transient_cooldown
+        # One 5xx says little about the credential: short at first, longer only if it keeps failing.
+        seconds = min(TRANSIENT_FIRST * 2.0**state.transient, self.transient_cooldown)
+        state.transient += 1
+        return seconds
 
     def reset(self, credential: Credential) -> None:
         """Clear every cooldown of a credential."""
@@ -240,6 +248,7 @@ class Pool:
         state.cooldown = None
         state.models.clear()
         state.ladder = 0
+        state.transient = 0
 
     def describe(self, credential: Credential) -> dict[str, Any]:
         """A secret-free summary of a credential and its state."""

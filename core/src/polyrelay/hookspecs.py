@@ -23,6 +23,7 @@ from typing import Any
 
 import pluggy
 
+from polyrelay import ir
 from polyrelay.accounts.flows import LoginFlow
 from polyrelay.config import Config
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
@@ -119,12 +120,16 @@ def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> lis
 
 @hookspec(firstresult=True)
 def classify_response(
-    provider: Provider, status: int, headers: Mapping[str, str], body: bytes
+    provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
 ) -> Verdict | None:
     """Decide what a non-success upstream answer means.
 
-    Called for every upstream answer with a status other than 2xx, only for
-    the implementation of the plugin that registered ``provider``.  Return a
+    Called for every upstream answer with a status other than 2xx, and for
+    a stream whose first item is an error, only for the implementation of
+    the plugin that registered ``provider``.  ``error`` is the answer
+    decoded by the upstream dialect's codec (for an in-stream error it is
+    the only faithful form: ``body`` is then that error re-encoded as the
+    dialect's error body).  Declare only the arguments you use.  Return a
     :class:`~polyrelay.types.Verdict` (cool down which scope for how long,
     refresh, or fail the request), or ``None`` for the core's default
     (Retry-After and the dialect's body hints, defaults per status class).
