@@ -107,6 +107,10 @@ class Gateway:
         self.auth_dir.scan()
         self.accounts = Accounts(self.pool, self.sessions, by_name, self.auth_dir)
 
+    def serving_providers(self) -> list[str]:
+        """Providers holding at least one credential (registered account providers may hold none yet)."""
+        return sorted({c.provider for c in self.pool})
+
     def models(self) -> list[tuple[str, str]]:
         """``(model, provider)`` for every routable model whose provider holds a usable credential.
 
