@@ -273,3 +273,31 @@ def test_the_one_writer_writes_through_a_symlink_and_keeps_it(tmp_path):
     long_name = tmp_path / ("claude-" + "a" * 240 + ".json")
     write_json_atomic(long_name, {"ok": True})
     assert json.loads(long_name.read_text()) == {"ok": True}, "a name near NAME_MAX still writes atomically"
+
+
+async def test_one_file_may_serve_several_rotation_members(tmp_path):
+    """A Google-style file listing several projects: one credential each, all gone with the file."""
+    async with AcmeSimulator() as simulator:
+        plugin = acme_plugin(simulator)
+
+        @hookimpl
+        def credential_from_file(data: dict[str, Any], path: Path) -> list[Credential] | None:
+            if data.get("type") != "acme":
+                return None
+            members = []
+            for project in str(data["project_id"]).split(","):
+                member = file_credential("acme", path, data)
+                member.id = f"{path.name}#{project}"
+                members.append(member)
+            return members
+
+        plugin.credential_from_file = credential_from_file  # type: ignore[attr-defined]
+        access, refresh = simulator.oauth.seed()
+        path = account_file(tmp_path, "multi", access, refresh, project_id="p-1,p-2")
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", plugin)]) as gw:
+            assert sorted(c.id for c in gw.gateway.pool) == ["acme-multi.json#p-1", "acme-multi.json#p-2"]
+            assert await chat(gw, 2) == ["Hello from the simulator."] * 2
+            account_file(tmp_path, "multi", access, refresh, project_id="p-2")
+            await eventually(lambda: [c.id for c in gw.gateway.pool] == ["acme-multi.json#p-2"])
+            path.unlink()
+            await eventually(lambda: len(gw.gateway.pool) == 0)
