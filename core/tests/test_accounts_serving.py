@@ -293,10 +293,14 @@ async def test_one_file_may_serve_several_rotation_members(tmp_path):
 
         plugin.credential_from_file = credential_from_file  # type: ignore[attr-defined]
         access, refresh = simulator.oauth.seed()
-        path = account_file(tmp_path, "multi", access, refresh, project_id="p-1,p-2")
+        path = account_file(tmp_path, "multi", "expired-access", refresh, project_id="p-1,p-2")
         async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", plugin)]) as gw:
             assert sorted(c.id for c in gw.gateway.pool) == ["acme-multi.json#p-1", "acme-multi.json#p-2"]
-            assert await chat(gw, 2) == ["Hello from the simulator."] * 2
+            assert await chat(gw, 4) == ["Hello from the simulator."] * 4
+            assert simulator.oauth.refresh_count == 1, "members of one file share one token and one refresh"
+            assert len({c.secret for c in gw.gateway.pool}) == 1
+            access = json.loads(path.read_text())["access_token"]
+            refresh = json.loads(path.read_text())["refresh_token"]
             account_file(tmp_path, "multi", access, refresh, project_id="p-2")
             await eventually(lambda: [c.id for c in gw.gateway.pool] == ["acme-multi.json#p-2"])
             path.unlink()

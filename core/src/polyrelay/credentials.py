@@ -128,7 +128,6 @@ class Pool:
 
     def remove(self, credential_id: str) -> Credential | None:
         """Drop a credential (its auth file was deleted); its state goes with it."""
-        self._refresh_locks.pop(credential_id, None)
         return self._credentials.pop(credential_id, None)
 
     def __iter__(self) -> Iterator[Credential]:
@@ -269,10 +268,12 @@ class Pool:
     # -- refresh -------------------------------------------------------------
 
     def refresh_lock(self, credential: Credential) -> asyncio.Lock:
-        """One lock per credential, so concurrent 401s refresh it once."""
-        lock = self._refresh_locks.get(credential.id)
+        """One lock per token, so concurrent 401s refresh it once: per auth file (the members a
+        file serves share its token), else per credential."""
+        key = str(credential.path) if credential.path is not None else credential.id
+        lock = self._refresh_locks.get(key)
         if lock is None:
-            lock = self._refresh_locks[credential.id] = asyncio.Lock()
+            lock = self._refresh_locks[key] = asyncio.Lock()
         return lock
 
 
