@@ -94,6 +94,9 @@ class DeviceLogin:
     grant_type: str = "urn:ietf:params:oauth:grant-type:device_code"
     extra_fields: dict[str, str] = attrs.field(factory=dict)
     headers: dict[str, str] = attrs.field(factory=dict)
+    #: A provider's own device protocol (Codex's deviceauth) in place of RFC 8628: returns the token
+    #: answer; build it from :func:`polyrelay.accounts.poll` and :func:`polyrelay.accounts.post_token`.
+    run: Callable[[LoginFlow, LoginContext], Awaitable[dict[str, Any]]] | None = None
 
 
 @attrs.define
