@@ -107,18 +107,18 @@ class Gateway:
         self.auth_dir.scan()
         self.accounts = Accounts(self.pool, self.sessions, by_name, self.auth_dir)
 
-    def serving_providers(self) -> list[str]:
-        """Providers holding at least one credential (registered account providers may hold none yet)."""
-        return sorted({c.provider for c in self.pool})
-
     def models(self) -> list[tuple[str, str]]:
         """``(model, provider)`` for every routable model whose provider holds a usable credential.
 
         An account provider is registered before any account exists (one may
         be logged in while serving); until then its models are not listed.
         """
-        live = {c.provider for c in self.pool if not c.disabled}
+        live = self.live_providers()
         return [(model, provider) for model, provider in self.router.models() if provider in live]
+
+    def live_providers(self) -> set[str]:
+        """The providers holding at least one credential that is not disabled."""
+        return {c.provider for c in self.pool if not c.disabled}
 
     async def aclose(self) -> None:
         """Release outbound connections."""
