@@ -305,3 +305,17 @@ async def test_one_file_may_serve_several_rotation_members(tmp_path):
             await eventually(lambda: [c.id for c in gw.gateway.pool] == ["acme-multi.json#p-2"])
             path.unlink()
             await eventually(lambda: len(gw.gateway.pool) == 0)
+
+
+async def test_the_same_file_name_in_two_subdirectories_is_two_accounts(tmp_path):
+    async with AcmeSimulator() as simulator:
+        for sub in ("work", "home"):
+            (tmp_path / sub).mkdir()
+            account_file(tmp_path / sub, "dev", *simulator.oauth.seed(sub))
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", acme_plugin(simulator))]) as gw:
+            assert len(gw.gateway.pool) == 2
+            (tmp_path / "home" / "acme-dev.json").unlink()
+            await eventually(lambda: len(gw.gateway.pool) == 1)
+            (survivor,) = list(gw.gateway.pool)
+            assert survivor.path == tmp_path / "work" / "acme-dev.json"
+            assert await chat(gw) == ["Hello from the simulator."]

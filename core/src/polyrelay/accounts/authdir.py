@@ -238,6 +238,10 @@ class AuthDir:
             self._reported.pop(path, None)
             if credentials is None:
                 continue
+            taken = {i for other, others in self._ids.items() if other != path for i in others}
+            for credential in credentials:
+                if credential.id in taken:  # the same file name in two subdirectories
+                    credential.id = f"{path.relative_to(self.directory)}#{credential.id}"
             ids = [c.id for c in credentials]
             for old_id in self._ids.get(path, []):
                 if old_id not in ids:
