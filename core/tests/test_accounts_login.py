@@ -132,6 +132,7 @@ async def test_browser_login_end_to_end_writes_a_0600_file(server, tmp_path):
     saved = json.loads(path.read_text())
     assert saved["type"] == "acme" and saved["access_token"] in server.oauth.access_tokens
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, "the auth dir the login created is private"
     exchange = server.oauth.token_requests[-1]
     assert exchange["grant_type"] == "authorization_code" and exchange["state"] == query["state"][0]
     assert "code_verifier" in exchange, "the PKCE verifier travels in the JSON body"

@@ -287,7 +287,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     link stays.  This is the one function that writes credential files.
     """
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new auth dir is private
     # The temporary name is capped so a long account name still fits NAME_MAX.
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent)
     try:
