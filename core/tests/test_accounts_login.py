@@ -289,7 +289,7 @@ async def test_a_provider_device_protocol_runs_under_device_with_the_shared_poll
 
     calls: list[float] = []
 
-    async def deviceauth(flow: LoginFlow, ctx: LoginContext) -> dict[str, Any]:
+    async def deviceauth(flow: LoginFlow, ctx: LoginContext, open_browser: bool) -> dict[str, Any]:
         ctx.say("Open https://auth.example/codex/device and enter ABCD-1234")
 
         async def attempt() -> dict[str, Any] | None:
