@@ -168,7 +168,7 @@ def apply_disabled(credential: Credential, data: dict[str, Any]) -> None:
             "disabled in the auth file"
 
 
-#: Turns one file's JSON into credentials (the ``credential_from_file`` hook), or None if unclaimed.
+#: Turns one file's JSON into its credential(s) (the ``credential_from_file`` hook), or None if unclaimed.
 Claimer = Callable[[dict[str, Any], Path], Credential | list[Credential] | None]
 
 
@@ -186,6 +186,7 @@ class AuthDir:
     #: Called with each newly loaded credential (redaction of its secrets).
     on_load: Callable[[Credential], None] = lambda _c: None
     _seen: dict[Path, Signature] = attrs.field(factory=dict)
+    #: The ids each file's credentials have in the pool (one file may hold several rotation members).
     _ids: dict[Path, list[str]] = attrs.field(factory=dict)
     _reported: dict[Path, str] = attrs.field(factory=dict)
 
@@ -208,6 +209,8 @@ class AuthDir:
                 raise SkippedFile(f"no installed provider handles type {kind!r}")
             return None
         credentials = claimed if isinstance(claimed, list) else [claimed]
+        if not credentials:
+            raise SkippedFile("its provider found nothing to serve in it")
         for credential in credentials:
             if credential.provider not in self.providers:
                 raise SkippedFile(f"provider {credential.provider!r} is not registered")

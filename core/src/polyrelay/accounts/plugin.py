@@ -55,8 +55,8 @@ class AccountProviderPlugin(ProviderPlugin):
         return True
 
     def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | list[Credential] | None:
-        """One auth file of :attr:`account_type` as a credential, or several (one per project);
-        default: a flat CLIProxyAPI file."""
+        """One auth file of :attr:`account_type` as a credential (default: a flat CLIProxyAPI file),
+        or several when the file holds several rotation members (the projects of a Google login)."""
         return file_credential(self.name, path, data)
 
     def refresher(self) -> Refresher | None:
