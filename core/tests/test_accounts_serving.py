@@ -319,3 +319,16 @@ async def test_the_same_file_name_in_two_subdirectories_is_two_accounts(tmp_path
             (survivor,) = list(gw.gateway.pool)
             assert survivor.path == tmp_path / "work" / "acme-dev.json"
             assert await chat(gw) == ["Hello from the simulator."]
+
+
+async def test_refresh_lead_is_configurable_per_provider(tmp_path):
+    async with AcmeSimulator() as simulator:
+        access, refresh = simulator.oauth.seed()
+        in_an_hour = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        account_file(tmp_path, "one", access, refresh, expired=in_an_hour)
+        plugin = acme_plugin(simulator)
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", plugin)]) as gw:
+            assert await gw.gateway.accounts.refresh_due() == 0, "an hour left is outside the provider's 10 min"
+        config = f"auth-dir: {tmp_path}\nrefresh-lead-seconds:\n  acme: 7200\n"
+        async with run_gateway(config, extra_plugins=[("acme", acme_plugin(simulator))]):
+            await eventually(lambda: simulator.oauth.refresh_count == 1)
