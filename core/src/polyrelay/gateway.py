@@ -44,7 +44,8 @@ def error_response(dialect: str, error: ir.ErrorInfo) -> Response:
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
-    # Upstream messages sometimes quote the key they rejected.
+    # The log scrubs its own copy; the client's copy is scrubbed here, since upstream messages quote keys.
+    log.debug("answering %d (%s): %s", error.status, error.code or error.kind, error.message)
     error = secrets.scrub_error(error)
     body = jsonutil.dumps(get_dialect(dialect).error_body(error))
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
