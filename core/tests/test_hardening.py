@@ -8,7 +8,6 @@ import asyncio
 import errno
 import json
 import logging
-from types import SimpleNamespace
 
 import pytest
 
@@ -16,8 +15,9 @@ from polyrelay import hookimpl, ir
 from polyrelay.guard import AcceptErrorThrottle
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import is_error_shape, request_for
-from polyrelay.testing.dialect_upstream import DialectUpstream, dialect_provider, key_config
+from polyrelay.testing.faults import FaultUpstream
 from polyrelay.testing.fixtures import compat_config
+from polyrelay.testing.keyed import key_config, keyed_provider
 from polyrelay.urls import join_path, model_name_problem, path_segment
 
 GEMINI_KEY = "AIzaSy-operator-gemini-key-000000000000"
@@ -38,13 +38,13 @@ HOSTILE = [
 
 @pytest.fixture
 async def gemini_upstream():
-    async with DialectUpstream(ir.GEMINI) as upstream:
+    async with FaultUpstream() as upstream:
         yield upstream
 
 
-def gemini_gateway(upstream: DialectUpstream, extra: str = ""):
-    config = key_config("gem", upstream, [GEMINI_KEY], base_path="/v1beta") + extra
-    return run_gateway(config, extra_plugins=[dialect_provider("gem", ir.GEMINI, ["gem-1", "tuned:v1"])])
+def gemini_gateway(upstream: FaultUpstream, extra: str = ""):
+    config = key_config("gem", f"{upstream.base_url}/v1beta", [GEMINI_KEY]) + extra
+    return run_gateway(config, extra_plugins=[keyed_provider("gem", ir.GEMINI, ["gem-1", "tuned:v1"])])
 
 
 async def post(http, url, dialect, model, stream=False, headers=None):
@@ -98,10 +98,10 @@ async def test_the_model_is_one_encoded_segment_of_the_upstream_path(gemini_upst
                 continue  # a Gemini path splits at the first ':', so such a model is not addressable there
             status, body, _ = await post(http, gw.url, dialect, model)
             assert status == 200, body
-            assert gemini_upstream.raw_paths[-1] == f"/v1beta/models/{expected}:generateContent"
+            assert gemini_upstream.requests[-1].raw_path == f"/v1beta/models/{expected}:generateContent"
             status, body, _ = await post(http, gw.url, dialect, model, stream=True)
-            assert status == 200 and "Hello from the dialect upstream" in body.replace('", "', "")
-            assert gemini_upstream.raw_paths[-1] == f"/v1beta/models/{expected}:streamGenerateContent"
+            assert status == 200 and "Hello from the fault upstream" in body.replace('", "', "")
+            assert gemini_upstream.requests[-1].raw_path == f"/v1beta/models/{expected}:streamGenerateContent"
             assert gemini_upstream.requests[-1].query == {"alt": "sse"}
             assert gemini_upstream.requests[-1].headers["x-goog-api-key"] == GEMINI_KEY
 
@@ -150,18 +150,19 @@ async def test_deep_nesting_is_a_400_in_the_dialect(gemini_upstream, http, diale
 
 def exploding_provider() -> tuple[str, object]:
     """The ``gem`` provider with a bug: building its upstream request raises."""
-    name, plugin = dialect_provider("gem", ir.GEMINI, ["gem-1"])
+    name, plugin = keyed_provider("gem", ir.GEMINI, ["gem-1"])
 
-    @hookimpl
-    def translate_request(provider, request, credential):
-        raise RuntimeError("a provider bug")
+    class Exploding(type(plugin)):
+        @hookimpl
+        def translate_request(self, provider, request, credential):
+            raise RuntimeError("a provider bug")
 
-    return name, SimpleNamespace(**vars(plugin), translate_request=translate_request)
+    return name, Exploding()
 
 
 @pytest.mark.parametrize("dialect", ALL)
 async def test_an_escaping_exception_is_a_500_in_the_dialect_with_a_request_id(gemini_upstream, http, dialect, caplog):
-    config = key_config("gem", gemini_upstream, [GEMINI_KEY], base_path="/v1beta")
+    config = key_config("gem", f"{gemini_upstream.base_url}/v1beta", [GEMINI_KEY])
     plugins = [exploding_provider()]
     with caplog.at_level(logging.ERROR, logger="polyrelay.guard"):
         async with run_gateway(config, extra_plugins=plugins) as gw:

@@ -24,7 +24,8 @@ import pytest
 from polyrelay import cli, ir, jsonutil
 from polyrelay.testing import Reply, run_gateway
 from polyrelay.testing.clients import ask, is_error_shape
-from polyrelay.testing.dialect_upstream import DialectUpstream, dialect_provider, key_config
+from polyrelay.testing.faults import FaultUpstream
+from polyrelay.testing.keyed import key_config, keyed_provider
 from polyrelay.testing.openai_chat import OpenAIChatSimulator, chunk_frames, error_body
 
 LENGTHS = (5, 8, 9, 16, 40, 64)
@@ -85,11 +86,11 @@ async def test_no_key_reaches_a_client_or_a_log(http, log_text, capfd):
     client_keys = [random_key(n) for n in LENGTHS]
     everything = upstream_keys + gemini_keys + client_keys
     bodies: list[str] = []
-    async with OpenAIChatSimulator() as chat, DialectUpstream(ir.GEMINI) as gemini:
-        config = (chat_entries(chat, upstream_keys) + key_config("gem", gemini, gemini_keys, "/v1beta")
+    async with OpenAIChatSimulator() as chat, FaultUpstream() as gemini:
+        config = (chat_entries(chat, upstream_keys) + key_config("gem", f"{gemini.base_url}/v1beta", gemini_keys)
                   + f"api-keys: [{', '.join(client_keys)}]\nrequest-retry: 0\ndebug: true\n"
                   + "disable-cooling: true\n")  # every request reaches the upstream, so every path runs
-        plugins = [dialect_provider("gem", ir.GEMINI, ["gem-1"])]
+        plugins = [keyed_provider("gem", ir.GEMINI, ["gem-1"])]
         async with run_gateway(config, extra_plugins=plugins) as gw:
             for n, key in enumerate(upstream_keys):
                 quoted = f"Incorrect API key provided: {key}. You passed {key!r}"
