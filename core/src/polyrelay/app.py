@@ -300,17 +300,22 @@ class App:
         return await self._serve(request, client)
 
     async def gemini(self, request: Request) -> Response:
-        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``."""
+        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``, and ``GET`` of one model.
+
+        ``GET /v1/models/{id}`` is OpenAI's and Anthropic's "retrieve model":
+        it answers in the dialect the path speaks, like every error here.
+        """
         if not self._authorized(request):
             return self._reject(request)
+        dialect = dialect_for(request)
         target = request.path_params["target"]
         model, _, action = target.partition(":")
         if invalid := self._model_problem(model):
-            return error_response(ir.GEMINI, invalid)
+            return error_response(dialect, invalid)
         if request.method == "GET":
-            return self._gemini_model(model)
+            return self._one_model(dialect, model)
         if action not in ("generateContent", "streamGenerateContent", "countTokens"):
-            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
+            return error_response(dialect, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
         client = await self._client_request(request, ir.GEMINI)
         if isinstance(client, Response):
             return client
@@ -351,13 +356,11 @@ class App:
             return self._reject(request)
         rows = self.gateway.router.models()
         if "anthropic-version" in request.headers:
-            data = [{"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
-                    for m, _ in rows]
+            data = [_model_entry(ir.ANTHROPIC, m, provider) for m, provider in rows]
             return JSONResponse({"data": data, "has_more": False,
                                  "first_id": data[0]["id"] if data else None,
                                  "last_id": data[-1]["id"] if data else None})
-        return JSONResponse({"object": "list", "data": [
-            {"id": m, "object": "model", "created": 0, "owned_by": provider} for m, provider in rows]})
+        return JSONResponse({"object": "list", "data": [_model_entry(ir.OPENAI_CHAT, m, p) for m, p in rows]})
 
     async def list_gemini_models(self, request: Request) -> Response:
         """``GET /v1beta/models``."""
@@ -365,12 +368,21 @@ class App:
             return self._reject(request)
         return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.router.models()]})
 
-    def _gemini_model(self, model: str) -> Response:
+    def _one_model(self, dialect: str, model: str) -> Response:
         try:
-            self.gateway.router.resolve(model)
+            targets = self.gateway.router.resolve(model)
         except ModelNotFound:
-            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
-        return JSONResponse(_gemini_model_entry(model))
+            return error_response(dialect, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
+        return JSONResponse(_model_entry(dialect, model, targets[0][0].provider.name))
+
+
+def _model_entry(dialect: str, model: str, provider: str) -> dict[str, Any]:
+    """One model as ``dialect``'s model list and retrieve-model endpoint write it."""
+    if dialect == ir.GEMINI:
+        return _gemini_model_entry(model)
+    if dialect == ir.ANTHROPIC:
+        return {"type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"}
+    return {"id": model, "object": "model", "created": 0, "owned_by": provider}
 
 
 def _gemini_model_entry(model: str) -> dict[str, Any]:

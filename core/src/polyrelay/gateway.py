@@ -192,7 +192,10 @@ class Gateway:
         provider = binding.provider
         model = client.upstream_model
         for refreshed in (False, True):
-            upstream = binding.translate_request(provider=provider, request=client, credential=credential)
+            try:
+                upstream = binding.translate_request(provider=provider, request=client, credential=credential)
+            except DialectError as exc:  # the request cannot be written in the upstream's dialect
+                return Outcome(error=exc.to_error(), final=True)
             session, options = self.sessions.get(credential.proxy_url)
             sent = time.perf_counter()
             try:
