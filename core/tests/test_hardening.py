@@ -106,6 +106,13 @@ async def test_the_model_is_one_encoded_segment_of_the_upstream_path(gemini_upst
             assert gemini_upstream.requests[-1].headers["x-goog-api-key"] == GEMINI_KEY
 
 
+async def test_an_alias_pattern_routes_any_name_and_only_its_target_travels(gemini_upstream, http):
+    async with gemini_gateway(gemini_upstream, extra='model-aliases: {"team-*": gem-1}\n') as gw:
+        status, body, _ = await post(http, gw.url, ir.OPENAI_CHAT, "team-a/../../admin?x#")
+    assert status == 200, body
+    assert [r.raw_path for r in gemini_upstream.requests] == ["/v1beta/models/gem-1:generateContent"]
+
+
 def test_model_names_and_segments():
     for good in ["gemini-2.5-pro", "claude-sonnet-4-5@20250929", "openai/gpt-4o", "qwen3-coder-plus", "llama3:8b"]:
         assert model_name_problem(good) is None, good
