@@ -5,9 +5,14 @@ spends a keyless gateway's accounts, and /healthz says nothing but "alive"."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
+import resource
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -17,6 +22,7 @@ from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import is_error_shape, request_for
 from polyrelay.testing.faults import FaultUpstream
 from polyrelay.testing.fixtures import compat_config
+from polyrelay.testing.gateway import free_port
 from polyrelay.testing.keyed import key_config, keyed_provider
 from polyrelay.urls import join_path, model_name_problem, path_segment
 
@@ -155,6 +161,31 @@ async def test_deep_nesting_is_a_400_in_the_dialect(gemini_upstream, http, diale
     assert len(gemini_upstream.requests) == 1
 
 
+def deep_schema(levels: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"p": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("dialect", [ir.ANTHROPIC, ir.OPENAI_CHAT, ir.OPENAI_RESPONSES])
+async def test_a_deep_tool_schema_is_translated_for_gemini_or_refused_as_400(gemini_upstream, http, dialect):
+    """Gemini's schema cleanup recurses: under the depth limit it works, over it the limit answers first."""
+    async with gemini_gateway(gemini_upstream) as gw:
+        path, headers, body = request_for(dialect, "gem-1", "hi", False)
+        for levels, expected in ((25, 200), (40, 400), (500, 400)):
+            tool = ({"name": "t", "input_schema": deep_schema(levels)} if dialect == ir.ANTHROPIC else
+                    {"type": "function", "name": "t", "parameters": deep_schema(levels)}
+                    if dialect == ir.OPENAI_RESPONSES else
+                    {"type": "function", "function": {"name": "t", "parameters": deep_schema(levels)}})
+            raw = json.dumps({**body, "tools": [tool]}) if levels < 100 else with_deep_field(body, "tools", levels)
+            async with http.post(gw.url + path, data=raw if isinstance(raw, bytes) else raw.encode(),
+                                 headers={**headers, "content-type": "application/json"}) as r:
+                assert r.status == expected, (levels, await r.text())
+                assert expected == 200 or is_error_shape(dialect, 400, await r.json())
+    assert len(gemini_upstream.requests) == 1
+
+
 def exploding_provider() -> tuple[str, object]:
     """The ``gem`` provider with a bug: building its upstream request raises."""
     name, plugin = keyed_provider("gem", ir.GEMINI, ["gem-1"])
@@ -264,6 +295,40 @@ async def test_concurrent_requests_are_capped_per_client(chat_upstream, http, ke
         status, body, _ = await post(http, gw.url, ir.OPENAI_CHAT, "sim",
                                      headers={"authorization": "Bearer client-one"} if keys else {})
         assert status == 200, body
+
+
+async def test_out_of_descriptors_is_logged_once_not_per_accept(tmp_path):
+    """A real `polyrelay serve` with a tiny file limit, flooded with connections."""
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"port: {port}\nauth-dir: {tmp_path}/auth\n")
+
+    def small_file_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    process = subprocess.Popen([sys.executable, "-m", "polyrelay.cli", "serve", "--config", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=small_file_limit)
+    held: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(300):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        for _ in range(120):  # far past the limit: the gateway cannot accept most of them
+            with contextlib.suppress(OSError):
+                held.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        await asyncio.sleep(3.5)  # the loop retries accepting every second meanwhile
+    finally:
+        for writer in held:
+            writer.close()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    logs = out + err
+    assert logs.count("cannot accept connections") == 1, logs[-3000:]
+    assert "Too many open files" in logs and logs.count("Traceback") == 0, logs[-3000:]
 
 
 def test_accept_errors_are_logged_once_per_interval(caplog):
