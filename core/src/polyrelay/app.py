@@ -191,7 +191,7 @@ class App:
         data = jsonutil.loads(body)
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
-        if jsonutil.too_deep(body, data):
+        if jsonutil.too_deep(body):
             raise ValueError(f"the body nests deeper than {jsonutil.MAX_DEPTH} levels")
         return body, data
 
