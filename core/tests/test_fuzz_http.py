@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from polyrelay import ir
+from polyrelay import ir, jsonutil
 from polyrelay.guard import dialect_of
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import is_error_shape, request_for
@@ -227,3 +227,31 @@ def test_any_path_and_method_answers_in_a_dialect(served: Served, method: str, p
     # A request without a valid model in a dialect's shape never reaches an upstream from here.
     for recorded in served.upstream.requests[before:]:
         assert recorded.raw_path in ENDPOINTS.values() or recorded.raw_path.startswith("/models/")
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((depth_of(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth_of(v) for v in value), default=0)
+    return 0
+
+
+tricky_text = st.text(st.sampled_from(list('[]{}"\\:,ab \u00e9')), max_size=8)
+tricky_json = st.recursive(st.one_of(st.none(), st.integers(), tricky_text),
+                           lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                   st.dictionaries(tricky_text, inner, max_size=3)), max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=tricky_json, limit=st.integers(0, 6), ascii_only=st.booleans())
+def test_the_depth_check_on_bytes_matches_the_parsed_depth(value: Any, limit: int, ascii_only: bool) -> None:
+    """Brackets and quotes inside strings never fool the byte-level check."""
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert jsonutil.too_deep(body, limit) == (depth_of(value) > limit)
+
+
+def test_the_depth_check_counts_containers_not_brackets_in_strings() -> None:
+    assert not jsonutil.too_deep(b'"[[[[{{{{"', 0)
+    assert not jsonutil.too_deep(b'["]]]]", "[[[["]', 1)
+    assert jsonutil.too_deep(b'[["\\"]]', 1)

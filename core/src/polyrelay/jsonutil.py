@@ -54,7 +54,7 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
         return False  # too few brackets to nest that deep: the common case costs two scans
     structure = _STRING.sub(b"", body).translate(_SQUARE, _ALL_BUT_BRACKETS)
     for _ in range(limit):
-        structure = structure.replace(b"[]", b"")
         if not structure:
             return False
-    return True
+        structure = structure.replace(b"[]", b"")
+    return bool(structure)
