@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-import urllib.parse
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -45,6 +44,7 @@ from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
 from polyrelay.dialects.media import parse_data_url
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent, SSEParser, frame
+from polyrelay.urls import path_segment
 
 # -- mapping tables -----------------------------------------------------------
 
@@ -1355,7 +1355,7 @@ class GeminiDialect:
         can never reach another path or a query.
         """
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"/models/{urllib.parse.quote(model, safe='')}:{action}"
+        return f"/models/{path_segment(model)}:{action}"
 
     def passes_through(self, stream: bool, sse: bool) -> bool:
         """Unless the client streams the JSON-array form: upstreams are always asked for SSE."""
