@@ -168,18 +168,18 @@ def test_config_errors_print_no_values(tmp_path, capsys, log_text, monkeypatch):
         for n, text in enumerate(bad_configs(key)):
             path = tmp_path / f"bad-{len(key)}-{n}.yaml"
             path.write_text(text)
-            assert cli.main(["models", "--config", str(path)]) == 2, text
+            assert cli.main(["serve", "--config", str(path)]) == 2, text
     printed = capsys.readouterr()
     assert printed.err.count("polyrelay: ") == len(keys) * len(bad_configs("x")), printed.err
     assert "Traceback" not in printed.err and "line " in printed.err and "$." in printed.err
     assert leaks(printed.out + printed.err + log_text.getvalue(), keys) == []
 
 
-def test_the_command_prints_a_config_error_without_the_value(tmp_path):
+def test_serve_reports_a_config_error_at_start_without_the_value(tmp_path):
     key = random_key(40)
     path = tmp_path / "bad.yaml"
     path.write_text(bad_configs(key)[0])
-    result = subprocess.run([sys.executable, "-m", "polyrelay.cli", "models", "--config", str(path)],
+    result = subprocess.run([sys.executable, "-m", "polyrelay.cli", "serve", "--config", str(path)],
                             capture_output=True, text=True, timeout=60, env={**os.environ, "POLYRELAY_CONFIG": ""})
     assert result.returncode == 2 and "not valid YAML" in result.stderr and "line 2" in result.stderr
     assert leaks(result.stdout + result.stderr, [key]) == []
