@@ -18,8 +18,8 @@ import pytest
 
 from polyrelay import hookimpl, ir
 from polyrelay.guard import AcceptErrorThrottle
-from polyrelay.testing import run_gateway
-from polyrelay.testing.clients import is_error_shape, request_for
+from polyrelay.testing import Reply, run_gateway
+from polyrelay.testing.clients import ask, is_error_shape, request_for
 from polyrelay.testing.faults import FaultUpstream
 from polyrelay.testing.fixtures import compat_config
 from polyrelay.testing.gateway import free_port
@@ -211,6 +211,36 @@ async def test_an_escaping_exception_is_a_500_in_the_dialect_with_a_request_id(g
     request_id = headers["x-request-id"]
     assert request_id in str(body)
     assert any(request_id in r.getMessage() and "a provider bug" in (r.exc_text or "") for r in caplog.records)
+
+
+def failing_stream_provider() -> tuple[str, object]:
+    """The ``gem`` provider with a bug that shows only mid-stream: its second chunk raises."""
+    name, plugin = keyed_provider("gem", ir.GEMINI, ["gem-1"])
+    calls = []
+
+    class FailsMidStream(type(plugin)):
+        @hookimpl
+        def translate_chunk(self, provider, stream, data):
+            calls.append(data)
+            if len(calls) > 1:
+                raise RuntimeError("a chunk bug")
+            return stream.decoder.feed(data)
+
+    return name, FailsMidStream()
+
+
+@pytest.mark.parametrize("dialect", ALL)
+async def test_an_exception_after_the_stream_started_ends_it_with_the_dialects_error(gemini_upstream, http, dialect):
+    from polyrelay.testing.faults import content_frames, stream_frames
+
+    frames = stream_frames(ir.GEMINI, "gem-1")
+    gemini_upstream.push(Reply.sse([content_frames(ir.GEMINI, "gem-1")[0], *frames[1:]], interval=0.05))
+    config = key_config("gem", f"{gemini_upstream.base_url}/v1beta", [GEMINI_KEY])
+    async with run_gateway(config, extra_plugins=[failing_stream_provider()]) as gw:
+        answer = await ask(http, gw.url, dialect, "gem-1", stream=True)
+    assert answer.status == 200
+    assert answer.stream_error, answer.events
+    assert "internal error (request id" in json.dumps(answer.events)
 
 
 @pytest.mark.parametrize(("method", "path", "dialect", "status"), [

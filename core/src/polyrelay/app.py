@@ -27,7 +27,7 @@ from polyrelay import ir, jsonutil, secrets
 from polyrelay.config import Config
 from polyrelay.counting import upstream_count
 from polyrelay.gateway import Gateway, error_response, model_not_found
-from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
+from polyrelay.guard import Guard, client_key, dialect_for, ended_on_failure, http_error, matching_key
 from polyrelay.routing import InvalidModelName, ModelNotFound
 from polyrelay.types import ClientRequest
 
@@ -259,8 +259,8 @@ class App:
         except ClientGone:
             return Response(status_code=499)
         if isinstance(response, StreamingResponse):
-            return StreamingBody(response.body_iterator, status_code=response.status_code,
-                                 headers=dict(response.headers))
+            body = ended_on_failure(response.body_iterator, client.dialect, client.sse)
+            return StreamingBody(body, status_code=response.status_code, headers=dict(response.headers))
         overhead = time.perf_counter() - started - client.upstream_seconds
         response.headers["x-polyrelay-overhead-ms"] = f"{overhead * 1000:.2f}"
         return response

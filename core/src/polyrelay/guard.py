@@ -17,7 +17,8 @@ never as Starlette's plain text) when:
 CORS preflights are answered for ``cors-origins`` only.  An exception that
 escapes a route becomes a 500 in the client's dialect carrying a request id
 that the log line shares; after the response started, the connection is
-closed and the log says why.
+closed and the log says why; a stream that fails after its status was sent
+ends with the dialect's error event (:func:`ended_on_failure`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -40,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polyrelay import ir
 from polyrelay.config import Config
 from polyrelay.gateway import error_response
+from polyrelay.passthrough import error_frame
 
 log = logging.getLogger("polyrelay.guard")
 
@@ -236,6 +239,27 @@ class Guard:
             response = refuse(dialect, 500, f"internal error (request id {request_id})", code="internal_error",
                               **{"x-request-id": request_id})
             await response(scope, _nothing, send)
+
+
+async def ended_on_failure(body: AsyncIterator[bytes | str], dialect: str, sse: bool) -> AsyncIterator[bytes | str]:
+    """A committed stream's body that ends with ``dialect``'s error event if producing it raises.
+
+    The status is out, so the 500 of :class:`Guard` cannot be sent: an SSE
+    client gets the error event its SDK raises instead of a silent cut.
+    """
+    try:
+        async for chunk in body:
+            yield chunk
+    except Exception as exc:
+        request_id = uuid.uuid4().hex[:16]
+        log.error("stream %s failed: %s", request_id, exc.__class__.__name__, exc_info=exc)
+        if sse:
+            error = ir.ErrorInfo(500, f"internal error (request id {request_id})", code="internal_error")
+            yield error_frame(dialect, error)
+    finally:
+        close = getattr(body, "aclose", None)
+        if close is not None:
+            await close()  # the producer's own cleanup (the upstream connection) runs now, whatever happened
 
 
 async def _nothing() -> Message:
