@@ -22,7 +22,8 @@ import sys
 import pytest
 
 from polyrelay import cli, ir, jsonutil
-from polyrelay.testing import Reply, run_gateway
+from polyrelay.dialects import get_dialect
+from polyrelay.testing import Recorded, Reply, faults, run_gateway
 from polyrelay.testing.clients import ask, is_error_shape
 from polyrelay.testing.faults import FaultUpstream
 from polyrelay.testing.keyed import key_config, keyed_provider
@@ -145,6 +146,44 @@ async def test_no_key_reaches_a_client_or_a_log(http, log_text, capfd):
 
 
 ALL_DIALECTS = [ir.OPENAI_CHAT, ir.ANTHROPIC, ir.OPENAI_RESPONSES, ir.GEMINI]
+
+
+class QuotingUpstream(FaultUpstream):
+    """Every dialect's upstream, answering each request with an error that quotes the key it was sent."""
+
+    stream = False
+
+    def check(self, recorded: Recorded) -> Reply | None:
+        headers = recorded.headers
+        key = (headers.get("x-api-key") or headers.get("x-goog-api-key")
+               or headers.get("authorization", "").removeprefix("Bearer "))
+        dialect = faults.dialect_of(recorded.path)
+        if self.stream:
+            return faults.error_after_first_frame(dialect, f"key {key} was revoked", status=401)
+        body = get_dialect(dialect).error_body(ir.ErrorInfo(401, f"invalid x-api-key: {key}"))
+        return Reply.json(body, status=401)
+
+
+@pytest.mark.parametrize("upstream_dialect", ALL_DIALECTS)
+async def test_no_key_of_any_upstream_dialect_reaches_a_client(http, log_text, upstream_dialect):
+    keys = [random_key(n) for n in LENGTHS]
+    bodies = []
+    async with QuotingUpstream() as upstream:
+        config = key_config("up", upstream.base_url, keys) + "request-retry: 0\ndisable-cooling: true\n"
+        async with run_gateway(config, extra_plugins=[keyed_provider("up", upstream_dialect, ["up-1"])]) as gw:
+            for client_dialect in ALL_DIALECTS:  # the same dialect is the pass-through path
+                upstream.stream = False
+                answer = await ask(http, gw.url, client_dialect, "up-1")
+                assert answer.status == 401 and is_error_shape(client_dialect, 401, answer.body), answer.body
+                bodies.append(json.dumps(answer.body))
+                upstream.stream = True
+                answer = await ask(http, gw.url, client_dialect, "up-1", stream=True)
+                assert answer.status == 200 and answer.stream_error, (client_dialect, answer.events)
+                bodies.append(json.dumps(answer.events))
+    assert len(upstream.requests) == len(ALL_DIALECTS) * (len(keys) + 1)  # each key tried, then one stream
+    assert all("[redacted]" in body for body in bodies), bodies
+    assert leaks("\n".join(bodies), keys) == []
+    assert leaks(log_text.getvalue(), keys) == []
 
 
 def bad_configs(key: str) -> list[str]:
