@@ -446,3 +446,15 @@ async def test_healthz_is_liveness_and_counts_need_the_key(chat_upstream, http):
             assert r.status == 401
         async with http.get(f"{gw.url}/status", headers={"authorization": "Bearer the-client-key"}) as r:
             assert await r.json() == {"status": "ok", "providers": 1, "credentials": 2}
+
+
+async def test_retrieve_model_answers_in_the_clients_dialect(chat_upstream, http):
+    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+        async with http.get(f"{gw.url}/v1/models/sim") as r:
+            assert await r.json() == {"id": "sim", "object": "model", "created": 0, "owned_by": "sim"}
+        async with http.get(f"{gw.url}/v1/models/sim", headers={"anthropic-version": "2023-06-01"}) as r:
+            assert (await r.json())["type"] == "model"
+        async with http.get(f"{gw.url}/v1beta/models/sim") as r:
+            assert (await r.json())["name"] == "models/sim"
+        async with http.get(f"{gw.url}/v1/models/nope") as r:
+            assert r.status == 404 and is_error_shape(ir.OPENAI_CHAT, 404, await r.json())
