@@ -197,6 +197,7 @@ def bad_configs(key: str) -> list[str]:
         f"openai-compatibility:\n  - name: x\n    base-url: {{a: {key}}}\n",  # a mapping where a string belongs
         f"api-keys: [{key}]\n\tport: 1\n",  # a tab
         f"api-keys: *{key}\n",  # an undefined alias
+        f"routing: {{strategy: {key}}}\n",  # a value a validator refuses
     ]
 
 
