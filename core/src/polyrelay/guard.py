@@ -17,13 +17,14 @@ never as Starlette's plain text) when:
 CORS preflights are answered for ``cors-origins`` only.  An exception that
 escapes a route becomes a 500 in the client's dialect carrying a request id
 that the log line shares; after the response started, the connection is
-closed and the log says why; a stream that fails after its status was sent
-ends with the dialect's error event (:func:`ended_on_failure`).
+closed and the log says why, except that an event stream gets the dialect's
+terminal error event first, so its SDK raises instead of seeing a silent cut.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hmac
 import ipaddress
@@ -31,7 +32,6 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -41,8 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polyrelay import ir
 from polyrelay.config import Config
-from polyrelay.gateway import error_response
-from polyrelay.passthrough import error_frame
+from polyrelay.dialects import get_dialect
+from polyrelay.responses import error_response
 
 log = logging.getLogger("polyrelay.guard")
 
@@ -221,11 +221,16 @@ class Guard:
         return f"addr:{peer.host if peer else '?'}"
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, dialect: str) -> None:
-        started = False
+        started = event_stream = finished = False
 
         async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+            nonlocal started, event_stream, finished
+            if message["type"] == "http.response.start":
+                started = True
+                event_stream = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                   for k, v in message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                finished = not message.get("more_body", False)
             await send(message)
 
         try:
@@ -235,31 +240,15 @@ class Guard:
             log.error("request %s (%s %s) failed: %s", request_id, scope["method"], scope["path"],
                       exc.__class__.__name__, exc_info=exc)
             if started:
-                return  # headers are out: the server ends the connection, the client sees a cut
+                if event_stream and not finished:  # the status is out: end the stream the dialect's way
+                    error = ir.ErrorInfo(500, f"internal error (request id {request_id})", code="internal_error")
+                    frame = get_dialect(dialect).passthrough_error_frame(error)
+                    with contextlib.suppress(OSError):
+                        await send({"type": "http.response.body", "body": frame, "more_body": False})
+                return
             response = refuse(dialect, 500, f"internal error (request id {request_id})", code="internal_error",
                               **{"x-request-id": request_id})
             await response(scope, _nothing, send)
-
-
-async def ended_on_failure(body: AsyncIterator[bytes | str], dialect: str, sse: bool) -> AsyncIterator[bytes | str]:
-    """A committed stream's body that ends with ``dialect``'s error event if producing it raises.
-
-    The status is out, so the 500 of :class:`Guard` cannot be sent: an SSE
-    client gets the error event its SDK raises instead of a silent cut.
-    """
-    try:
-        async for chunk in body:
-            yield chunk
-    except Exception as exc:
-        request_id = uuid.uuid4().hex[:16]
-        log.error("stream %s failed: %s", request_id, exc.__class__.__name__, exc_info=exc)
-        if sse:
-            error = ir.ErrorInfo(500, f"internal error (request id {request_id})", code="internal_error")
-            yield error_frame(dialect, error)
-    finally:
-        close = getattr(body, "aclose", None)
-        if close is not None:
-            await close()  # the producer's own cleanup (the upstream connection) runs now, whatever happened
 
 
 async def _nothing() -> Message:
