@@ -236,7 +236,11 @@ class Gateway:
         first_byte = min((s for s in (timeouts.first_byte_seconds, timeouts.total_seconds) if s), default=None)
         for refreshed in (False, True):
             used = credential.secret  # a refresh is owed only if this token is still the current one
-            upstream = binding.translate_request(provider=provider, request=attempt.request, credential=credential)
+            try:
+                upstream = binding.translate_request(provider=provider, request=attempt.request, credential=credential)
+            except DialectError as exc:  # the request cannot be written in the upstream's dialect
+                error = exc.to_error()
+                return Tried(error, Verdict("fail", error))
             session, options = self.sessions.get(credential.proxy_url)
             sent = time.perf_counter()
             deadline = asyncio.timeout(first_byte)
