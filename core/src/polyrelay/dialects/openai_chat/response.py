@@ -12,7 +12,7 @@ from polyrelay.dialects.calls import function_arguments
 from polyrelay.dialects.fields import is_int, str_or_none, usage_count
 from polyrelay.dialects.openai_chat.content import own_extras
 from polyrelay.dialects.openai_chat.errors import error_fields
-from polyrelay.dialects.openai_chat.request import encode_tool_call
+from polyrelay.dialects.openai_chat.tools import encode_tool_call
 from polyrelay.dialects.openai_chat.wire import FINISH_TO_STOP, NAME, STOP_TO_FINISH
 from polyrelay.jsonutil import dumps
 
