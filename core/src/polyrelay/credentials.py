@@ -132,7 +132,6 @@ class Pool:
 
     def remove(self, credential_id: str) -> Credential | None:
         """Drop a credential (its auth file was deleted); its state goes with it."""
-        self._refresh_locks.pop(credential_id, None)
         return self._credentials.pop(credential_id, None)
 
     def __iter__(self) -> Iterator[Credential]:
@@ -278,10 +277,12 @@ class Pool:
     # -- refresh -------------------------------------------------------------
 
     def refresh_lock(self, credential: Credential) -> asyncio.Lock:
-        """One lock per credential, so concurrent 401s refresh it once."""
-        lock = self._refresh_locks.get(credential.id)
+        """One lock per token, so concurrent 401s refresh it once: per auth file (the members a
+        file serves share its token), else per credential."""
+        key = str(credential.path) if credential.path is not None else credential.id
+        lock = self._refresh_locks.get(key)
         if lock is None:
-            lock = self._refresh_locks[credential.id] = asyncio.Lock()
+            lock = self._refresh_locks[key] = asyncio.Lock()
         return lock
 
 
@@ -295,7 +296,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     link stays.  This is the one function that writes credential files.
     """
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new auth dir is private
     # The temporary name is capped so a long account name still fits NAME_MAX.
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent)
     try:

@@ -66,14 +66,18 @@ def config_credentials(config: Config, provider: Provider) -> list[Credential]:
 
 
 @hookspec(firstresult=True)
-def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
+def credential_from_file(data: dict[str, Any], path: Path) -> Credential | list[Credential] | None:
     """Claim one auth-dir JSON file and turn it into a credential.
 
-    Called for every ``*.json`` file under ``auth-dir``, at start.  Look at
+    Called for every ``*.json`` file under ``auth-dir``, at start and
+    whenever one is added or changed while serving.  Look at
     ``data["type"]`` (CLIProxyAPI's field names); return a
     :class:`~polyrelay.types.Credential` (with ``path`` and ``data`` set, so
-    refreshed tokens can be written back) or ``None`` if the file is not
-    yours.  ``firstresult``: the first plugin to claim a file wins.
+    refreshed tokens can be written back), a list of them (one file serving
+    several rotation members, such as a Google account's projects; give
+    each its own ``id``) or ``None`` if the file is not yours.  Raise
+    :class:`polyrelay.accounts.SkippedFile` for a file of yours that cannot
+    be used.  ``firstresult``: the first plugin to claim a file wins.
     """
 
 
