@@ -344,7 +344,7 @@ class App:
         """``GET /v1/models``: Anthropic's shape when ``anthropic-version`` is sent, else OpenAI's."""
         if not self._authorized(request):
             return self._reject(request)
-        rows = self.gateway.router.models()
+        rows = self.gateway.models()
         if "anthropic-version" in request.headers:
             data = [{"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
                     for m, _ in rows]
@@ -358,7 +358,7 @@ class App:
         """``GET /v1beta/models``."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.router.models()]})
+        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.models()]})
 
     def _gemini_model(self, model: str) -> Response:
         try:

@@ -40,7 +40,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List routable models and the provider serving each."""
-    for model, provider in _gateway(args).router.models():
+    for model, provider in _gateway(args).models():
         print(f"{model:40} {provider}")
     return 0
 

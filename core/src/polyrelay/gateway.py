@@ -29,7 +29,8 @@ from polyrelay.passthrough import PassthroughDecoder, model_patch
 from polyrelay.plugins import Binding, bind, call_each, collect_providers
 from polyrelay.routing import ModelNotFound, Router
 from polyrelay.streaming import UPSTREAM_ERRORS, FrameWriter, StreamPump, client_stream, first_error
-from polyrelay.types import ClientRequest, Credential, StreamState, Verdict
+from polyrelay.types import ClientRequest, Credential, StreamState, UpstreamRequest, Verdict
+from polyrelay.unwrap import UnwrappingDecoder
 from polyrelay.upstream import BodyReader, Sessions
 
 log = logging.getLogger("polyrelay.gateway")
@@ -97,16 +98,23 @@ class Gateway:
                 for credential in creds or []:
                     self.pool.add(credential)
         for path, data in read_auth_dir(self.config.auth_path):
-            credential = self.pm.hook.credential_from_file(data=data, path=path)
-            if credential is None:
+            claimed = self.pm.hook.credential_from_file(data=data, path=path)
+            if claimed is None:
                 kind = data.get("type")
                 if kind not in claimed_types:
                     log.warning("auth file %s: no installed provider handles type %r", path.name, kind)
                 continue
-            if credential.provider not in by_name:
-                log.warning("auth file %s: provider %r is not registered", path.name, credential.provider)
-                continue
-            self.pool.add(credential)
+            for credential in claimed if isinstance(claimed, list) else [claimed]:
+                if credential.provider not in by_name:
+                    log.warning("auth file %s: provider %r is not registered", path.name, credential.provider)
+                    continue
+                self.pool.add(credential)
+
+    def models(self) -> list[tuple[str, str]]:
+        """``(model id, provider name)`` a client may ask for: the routable models of providers
+        holding at least one credential (one waiting for its first account lists nothing)."""
+        holding = {c.provider for c in self.pool}
+        return [(model, provider) for model, provider in self.router.models() if provider in holding]
 
     async def aclose(self) -> None:
         """Release outbound connections."""
@@ -205,7 +213,7 @@ class Gateway:
             finally:
                 client.upstream_seconds += time.perf_counter() - sent
             if response.status < 300:
-                return await self._deliver(binding, credential, client, response, upstream.stream)
+                return await self._deliver(binding, credential, client, response, upstream)
             sent = time.perf_counter()
             try:
                 body = await BodyReader(response).read_all(ERROR_BODY_LIMIT)
@@ -259,12 +267,12 @@ class Gateway:
         credential: Credential,
         client: ClientRequest,
         response: aiohttp.ClientResponse,
-        upstream_stream: bool,
+        upstream: UpstreamRequest,
     ) -> Outcome:
         provider = binding.provider
         reader = BodyReader(response)
         passthrough = is_passthrough(provider, client)
-        if not upstream_stream:
+        if not upstream.stream:
             sent = time.perf_counter()
             try:
                 body = await reader.read_all()
@@ -274,12 +282,16 @@ class Gateway:
             finally:
                 client.upstream_seconds += time.perf_counter() - sent
             response.release()
+            if upstream.unwrap is not None:
+                body = upstream.unwrap(body)
             return self._complete(provider.dialect, credential, client, body, passthrough)
 
         if passthrough and client.stream:
             decoder: Any = PassthroughDecoder(provider.dialect, client.upstream_model, client.model)
         else:
             decoder = get_dialect(provider.dialect).stream_decoder()
+        if upstream.unwrap is not None:
+            decoder = UnwrappingDecoder(decoder, upstream.unwrap)
         state = StreamState(client=client, provider=provider, credential=credential, decoder=decoder,
                             passthrough=passthrough and client.stream)
         pump = StreamPump(reader, state, binding.translate_chunk)

@@ -63,14 +63,16 @@ def config_credentials(config: Config, provider: Provider) -> list[Credential]:
 
 
 @hookspec(firstresult=True)
-def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
+def credential_from_file(data: dict[str, Any], path: Path) -> Credential | list[Credential] | None:
     """Claim one auth-dir JSON file and turn it into a credential.
 
     Called for every ``*.json`` file under ``auth-dir``, at start.  Look at
     ``data["type"]`` (CLIProxyAPI's field names); return a
     :class:`~polyrelay.types.Credential` (with ``path`` and ``data`` set, so
-    refreshed tokens can be written back) or ``None`` if the file is not
-    yours.  ``firstresult``: the first plugin to claim a file wins.
+    refreshed tokens can be written back), a list of them when one file
+    holds several rotation members (one login serving several projects), or
+    ``None`` if the file is not yours.  ``firstresult``: the first plugin to
+    claim a file wins.
     """
 
 

@@ -70,9 +70,9 @@ async def run(
     host = bind_host(config)
     if not config.api_keys:
         log.warning("no api-keys configured: any local client can use this gateway")
-    if not app.gateway.bindings:
+    if not len(app.gateway.pool):
         log.warning(
-            "no providers configured, so no model can be served: add keys (gemini-api-key, codex-api-key, "
+            "no credentials configured, so no model can be served: add keys (gemini-api-key, codex-api-key, "
             "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file and start with "
             "--config FILE (see README.md)"
         )

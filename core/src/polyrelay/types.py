@@ -90,6 +90,10 @@ class UpstreamRequest:
     headers: dict[str, str] = attrs.field(factory=dict, repr=False)
     method: str = "POST"
     stream: bool = False
+    #: For upstreams that wrap their dialect's answer in an envelope: applied to a
+    #: complete success body and to every SSE ``data:`` payload before a codec or a
+    #: pass-through client sees it (see :mod:`polyrelay.unwrap`).  None: no envelope.
+    unwrap: Callable[[bytes], bytes] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define

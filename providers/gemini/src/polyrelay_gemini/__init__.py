@@ -1,15 +1,18 @@
-"""polyrelay provider: Gemini through Google AI Studio API keys (wire notes §3.2).
+"""polyrelay provider: Gemini through AI Studio keys and Google accounts (wire notes §3.1, §3.2).
 
-The upstream speaks the Gemini dialect, so the core's defaults build the
-request (``x-goog-api-key``, ``{base}/models/{model}:generateContent`` or
-``:streamGenerateContent?alt=sse``), clean tool schemas through the codec
-and read ``RetryInfo``.  This plugin adds only what is Google's own:
+Two kinds of credential serve the same models from one pool:
 
-* a ``base-url`` written CLIProxyAPI's way (the bare host) gets ``/v1beta``;
-* ``API_KEY_INVALID`` arrives as a 400, which would otherwise pass for a
-  request fault: it retires the key instead;
-* a per-day quota's ``RetryInfo`` is short, but the quota only resets at
-  midnight Pacific time: the model cools until then.
+* ``gemini-api-key`` entries (AI Studio).  The upstream speaks the Gemini
+  dialect, so the core's defaults build the request (``x-goog-api-key``,
+  ``{base}/models/{model}:generateContent``); a ``base-url`` written
+  CLIProxyAPI's way (the bare host) gets ``/v1beta``.
+* Google accounts logged in the way Gemini CLI logs in, ``type: "gemini"``
+  auth files (CLIProxyAPI's), one rotation member per Cloud project
+  (:mod:`.accounts`), served by Code Assist in its envelope
+  (:mod:`.codeassist`, :mod:`.envelope`).
+
+Google's error details (rate limit or daily quota, credits, projects that
+need validation, invalid keys) are read in :mod:`.quota`.
 
 .. code-block:: yaml
 
@@ -21,28 +24,38 @@ and read ``RetryInfo``.  This plugin adds only what is Google's own:
 from __future__ import annotations
 
 import re
-import time
-from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from polyrelay import ModelInfo, Provider, Verdict, hookimpl, ir, jsonutil
-from polyrelay.apikeys import ApiKeyProvider
+from polyrelay import ModelInfo, Provider, Verdict, hookimpl, ir
+from polyrelay.apikeys import ApiKeyProvider, alias_models
 from polyrelay.config import Config
-from polyrelay.credentials import AUTH_COOLDOWN
-from polyrelay.dialects import get_dialect
-from polyrelay.types import Credential
+from polyrelay.types import ClientRequest, Credential, UpstreamRequest
+from polyrelay_gemini import accounts, codeassist, quota
+from polyrelay_gemini.accounts import NAME, ProjectCredential
 
-NAME = "gemini"
 SECTION = "gemini-api-key"
 API_BASE = "https://generativelanguage.googleapis.com/v1beta"
+#: Every address the provider uses; ``upstream-urls: {gemini: {...}}`` moves any of them.
+URLS = {
+    "api": API_BASE,
+    "code-assist": codeassist.CODE_ASSIST,
+    "oauth-authorize": "https://accounts.google.com/o/oauth2/auth",
+    "oauth-token": accounts.TOKEN_URI,
+    "userinfo": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json",
+}
 MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
           "gemini-3-flash-preview")
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.GEMINI, urls={"api": API_BASE},
-                                                      models=[ModelInfo(m) for m in MODELS]))
+def build_provider() -> Provider:
+    """The gemini provider with its default addresses and models."""
+    return Provider(name=NAME, dialect=ir.GEMINI, urls=dict(URLS), models=[ModelInfo(m) for m in MODELS],
+                    credential_types=(accounts.FILE_TYPE,))
+
+
+KEYS = ApiKeyProvider(NAME, SECTION, build_provider)
 
 
 @hookimpl
@@ -53,8 +66,10 @@ def config_sections() -> dict[str, object]:
 
 @hookimpl
 def register_providers(config: Config) -> list[Provider]:
-    """The provider, when at least one key is configured."""
-    return KEYS.providers(config)
+    """The provider, always: Google accounts may arrive in the auth dir at any time."""
+    provider = build_provider()
+    provider.models = [*provider.models, *alias_models(KEYS.entries(config))]
+    return [provider]
 
 
 @hookimpl
@@ -69,38 +84,21 @@ def config_credentials(config: Config, provider: Provider) -> list[Credential]:
 
 
 @hookimpl
-def classify_response(status: int, body: bytes) -> Verdict | None:
-    """Google's signals the status alone hides; ``None`` leaves the rest to the core's default."""
-    details = _details(body)
-    if status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
-        return Verdict("next", get_dialect(ir.GEMINI).decode_error(status, body), scope="credential",
-                       cooldown=AUTH_COOLDOWN)
-    quota_ids = [str(v.get("quotaId", "")) for d in details for v in d.get("violations") or [] if isinstance(v, dict)]
-    if status == 429 and any("PerDay" in q for q in quota_ids):
-        error = get_dialect(ir.GEMINI).decode_error(status, body)
-        error.retry_after = _until_pacific_midnight()
-        return Verdict("next", error, scope="model", cooldown=error.retry_after)
+def credential_from_file(data: dict[str, Any], path: Path) -> list[Credential] | None:
+    """A ``type: "gemini"`` file: one credential per Cloud project it lists."""
+    found = accounts.credentials_from_file(data, path)
+    return None if found is None else list(found)
+
+
+@hookimpl
+def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
+    """Code Assist for an account's project; the core's AI Studio default for a key."""
+    if isinstance(credential, ProjectCredential):
+        return codeassist.generate_request(provider, request, credential)
     return None
 
 
-def _details(body: bytes) -> list[dict[str, Any]]:
-    """The ``details`` of a google.rpc.Status body (also inside a streamed one-element array)."""
-    try:
-        data = jsonutil.loads(body)
-    except ValueError:
-        return []
-    data = data[0] if isinstance(data, list) and data else data
-    error = data.get("error") if isinstance(data, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
-
-
-def _until_pacific_midnight() -> float:
-    """Seconds until Gemini API daily quotas reset (midnight, US Pacific time)."""
-    try:
-        zone: Any = ZoneInfo("America/Los_Angeles")
-    except ZoneInfoNotFoundError:  # no tz database on this host: standard time is close enough
-        zone = timezone(timedelta(hours=-8))
-    now = datetime.now(zone)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1.0, midnight.timestamp() - time.time())
+@hookimpl
+def classify_response(status: int, body: bytes) -> Verdict | None:
+    """Google's error details (see :mod:`.quota`); ``None`` leaves the rest to the core's default."""
+    return quota.classify(status, body)

@@ -1,0 +1,156 @@
+"""Google accounts logged in the way Gemini CLI logs in, as CLIProxyAPI stores them (§3.1).
+
+A ``type: "gemini"`` auth file holds one Google login: the OAuth token
+(nested under ``token``, mirrored at the top level after a refresh), the
+``email`` and ``project_id``, one Cloud project or several joined by
+commas.  Each project is its own rotation member (:class:`ProjectCredential`):
+quotas and cooldowns are per project, so a request that exhausts one
+project's daily quota moves on to the next project of the same account.
+The members of one file share one :class:`Account`, so one refresh serves
+them all and one file is written back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from polyrelay.types import Credential
+
+log = logging.getLogger("polyrelay.gemini")
+
+NAME = "gemini"
+FILE_TYPE = "gemini"
+#: Gemini CLI's installed-app OAuth client (public by design: Google's installed-app flow).
+CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
+CLIENT_SECRET = "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"
+SCOPES = (
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+)
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+@attrs.define(eq=False)
+class Account:
+    """One auth file: the Google login every project credential of it uses."""
+
+    path: Path
+    data: dict[str, Any] = attrs.field(repr=False)
+    members: list[ProjectCredential] = attrs.field(factory=list, repr=False)
+    #: One refresh at a time for the whole login, whichever project asked.
+    lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, repr=False)
+
+    @property
+    def token(self) -> dict[str, Any]:
+        """The nested ``token`` object (created when a file only has top-level fields)."""
+        token = self.data.get("token")
+        if not isinstance(token, dict):
+            token = self.data["token"] = {}
+        return token
+
+    def access_token(self) -> str:
+        """The stored access token (nested first, then CLIProxyAPI's top-level mirror)."""
+        return _text(self.token, "access_token") or _text(self.data, "access_token")
+
+    def refresh_token(self) -> str:
+        """The stored refresh token."""
+        return _text(self.token, "refresh_token") or _text(self.data, "refresh_token")
+
+    def expires_at(self) -> float | None:
+        """When the stored access token expires (unix seconds), if the file says."""
+        return parse_expiry(self.token.get("expiry")) or parse_expiry(self.data.get("expiry"))
+
+    def store_token(self, access_token: str, expires_in: float, refresh_token: str = "",
+                    token_type: str = "Bearer") -> None:
+        """A new token into the file's data, nested and mirrored, and into every member."""
+        expires_at = time.time() + expires_in
+        expiry = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+        fields: dict[str, Any] = {"access_token": access_token, "token_type": token_type, "expiry": expiry}
+        if refresh_token:
+            fields["refresh_token"] = refresh_token
+        self.token.update(fields)
+        self.data.update(fields)
+        for member in self.members:
+            member.secret = access_token
+            member.expires_at = expires_at
+            if refresh_token:
+                member.refresh_token = refresh_token
+
+
+@attrs.define(eq=False)
+class ProjectCredential(Credential):
+    """One Cloud project of a Google account: what Code Assist requests are billed to."""
+
+    project: str = ""
+    email: str = ""
+    account: Account | None = attrs.field(default=None, repr=False)
+
+
+def projects_of(data: dict[str, Any]) -> list[str]:
+    """The file's projects: ``project_id`` as one id or CLIProxyAPI's comma-joined list."""
+    value = data.get("project_id")
+    items = [str(v) for v in value] if isinstance(value, list) else str(value or "").split(",")
+    return list(dict.fromkeys(p.strip() for p in items if p.strip()))
+
+
+def credentials_from_file(data: dict[str, Any], path: Path) -> list[ProjectCredential] | None:
+    """One credential per project of a ``type: "gemini"`` file; None for any other file."""
+    if data.get("type") != FILE_TYPE:
+        return None
+    account = Account(path=path, data=data)
+    email = _text(data, "email")
+    projects = projects_of(data)
+    if not projects:
+        log.warning("auth file %s has no project_id: run `polyrelay login gemini` again to choose one", path.name)
+        return None
+    priority = data.get("priority")
+    members = [
+        ProjectCredential(
+            id=f"{NAME}:{path.name}" if len(projects) == 1 else f"{NAME}:{path.name}#{project}",
+            provider=NAME,
+            secret=account.access_token(),
+            kind="oauth",
+            label=f"{email or path.stem} ({project})",
+            refresh_token=account.refresh_token() or None,
+            expires_at=account.expires_at(),
+            proxy_url=_text(data, "proxy_url") or None,
+            priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else 0,
+            path=path,
+            data=data,
+            project=project,
+            email=email,
+            account=account,
+        )
+        for project in projects
+    ]
+    account.members.extend(members)
+    return members
+
+
+def parse_expiry(value: Any) -> float | None:
+    """Unix seconds from an RFC 3339 ``expiry`` (Go writes nanoseconds; Python reads micro)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"))
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
