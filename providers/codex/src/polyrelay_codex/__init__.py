@@ -16,10 +16,7 @@ core's default already cools the whole key for it.
 
 from __future__ import annotations
 
-from polyrelay import ModelInfo, Provider, hookimpl, ir
-from polyrelay.apikeys import ApiKeyProvider
-from polyrelay.config import Config
-from polyrelay.types import Credential
+from polyrelay import ProviderPlugin, ir
 
 NAME = "codex"
 SECTION = "codex-api-key"
@@ -27,23 +24,14 @@ API_BASE = "https://api.openai.com/v1"
 MODELS = ("gpt-5", "gpt-5-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5-mini")
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.OPENAI_RESPONSES, urls={"api": API_BASE},
-                                                      models=[ModelInfo(m) for m in MODELS]))
+class Codex(ProviderPlugin):
+    """OpenAI API keys; the core's defaults do the rest."""
+
+    name = NAME
+    dialect = ir.OPENAI_RESPONSES
+    urls = {"api": API_BASE}
+    models = MODELS
+    api_key_section = SECTION
 
 
-@hookimpl
-def config_sections() -> dict[str, object]:
-    """This plugin owns the ``codex-api-key`` list."""
-    return KEYS.sections()
-
-
-@hookimpl
-def register_providers(config: Config) -> list[Provider]:
-    """The provider, when at least one key is configured."""
-    return KEYS.providers(config)
-
-
-@hookimpl
-def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled key."""
-    return KEYS.credentials(config, provider)
+plugin = Codex()

@@ -12,7 +12,8 @@ Two kinds of credential serve the same models from one pool:
   (:mod:`.codeassist`, :mod:`.envelope`).
 
 Google's error details (rate limit or daily quota, credits, projects that
-need validation, invalid keys) are read in :mod:`.quota`.
+need validation, invalid keys, per-day AI Studio quotas) are read in
+:mod:`.quota`.
 
 .. code-block:: yaml
 
@@ -27,10 +28,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from polyrelay import ModelInfo, Provider, Verdict, hookimpl, ir
-from polyrelay.apikeys import ApiKeyProvider, alias_models
-from polyrelay.config import Config
-from polyrelay.types import ClientRequest, Credential, UpstreamRequest
+from polyrelay import Config, Credential, Provider, ProviderPlugin, Verdict, hookimpl, ir
+from polyrelay.types import ClientRequest, UpstreamRequest
 from polyrelay_gemini import accounts, codeassist, quota
 from polyrelay_gemini.accounts import NAME, ProjectCredential
 
@@ -49,56 +48,52 @@ MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
-def build_provider() -> Provider:
-    """The gemini provider with its default addresses and models."""
-    return Provider(name=NAME, dialect=ir.GEMINI, urls=dict(URLS), models=[ModelInfo(m) for m in MODELS],
-                    credential_types=(accounts.FILE_TYPE,))
+class Gemini(ProviderPlugin):
+    """AI Studio keys through the core's defaults; Google accounts through Code Assist."""
+
+    name = NAME
+    dialect = ir.GEMINI
+    urls = URLS
+    models = MODELS
+    api_key_section = SECTION
+
+    def serves(self, config: Config) -> bool:
+        """Always: a Google account may arrive in the auth dir at any time (models list only once one has)."""
+        return True
+
+    def build_provider(self, config: Config) -> Provider:
+        """The provider, claiming ``type: "gemini"`` auth files."""
+        provider = super().build_provider(config)
+        provider.credential_types = (accounts.FILE_TYPE,)
+        return provider
+
+    def credentials(self, config: Config) -> list[Credential]:
+        """One credential per enabled key; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
+        credentials = super().credentials(config)
+        for credential in credentials:
+            base = (credential.base_url or "").rstrip("/")
+            if base and not _VERSIONED.search(base):
+                credential.base_url = f"{base}/v1beta"
+        return credentials
+
+    @hookimpl
+    def credential_from_file(self, data: dict[str, Any], path: Path) -> list[Credential] | None:
+        """A ``type: "gemini"`` file: one credential per Cloud project it lists."""
+        found = accounts.credentials_from_file(data, path)
+        return None if found is None else list(found)
+
+    @hookimpl
+    def translate_request(self, provider: Provider, request: ClientRequest,
+                          credential: Credential) -> UpstreamRequest | None:
+        """Code Assist for an account's project; the core's AI Studio default for a key."""
+        if isinstance(credential, ProjectCredential):
+            return codeassist.generate_request(provider, request, credential)
+        return None
+
+    @hookimpl
+    def classify_response(self, status: int, body: bytes) -> Verdict | None:
+        """Google's error details (see :mod:`.quota`); ``None`` leaves the rest to the core's default."""
+        return quota.classify(status, body)
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, build_provider)
-
-
-@hookimpl
-def config_sections() -> dict[str, object]:
-    """This plugin owns the ``gemini-api-key`` list."""
-    return KEYS.sections()
-
-
-@hookimpl
-def register_providers(config: Config) -> list[Provider]:
-    """The provider, always: Google accounts may arrive in the auth dir at any time."""
-    provider = build_provider()
-    provider.models = [*provider.models, *alias_models(KEYS.entries(config))]
-    return [provider]
-
-
-@hookimpl
-def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled key; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
-    credentials = KEYS.credentials(config, provider)
-    for credential in credentials:
-        base = (credential.base_url or "").rstrip("/")
-        if base and not _VERSIONED.search(base):
-            credential.base_url = f"{base}/v1beta"
-    return credentials
-
-
-@hookimpl
-def credential_from_file(data: dict[str, Any], path: Path) -> list[Credential] | None:
-    """A ``type: "gemini"`` file: one credential per Cloud project it lists."""
-    found = accounts.credentials_from_file(data, path)
-    return None if found is None else list(found)
-
-
-@hookimpl
-def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
-    """Code Assist for an account's project; the core's AI Studio default for a key."""
-    if isinstance(credential, ProjectCredential):
-        return codeassist.generate_request(provider, request, credential)
-    return None
-
-
-@hookimpl
-def classify_response(status: int, body: bytes) -> Verdict | None:
-    """Google's error details (see :mod:`.quota`); ``None`` leaves the rest to the core's default."""
-    return quota.classify(status, body)
+plugin = Gemini()
