@@ -68,6 +68,8 @@ VALIDATION_URL = "https://accounts.google.com/signin/continue?sarp=1&scc=1&plt=s
 class Limit:
     kind: str
     until: float
+    #: What ``RetryInfo.retryDelay`` says (None: the time left).
+    retry_delay: float | None = None
     #: Requests that came while the limit held (a gateway honouring the delay sends none).
     early: int = 0
 
@@ -76,8 +78,13 @@ def _duration(seconds: float) -> str:
     return f"{max(seconds, 0.0):.3f}s"
 
 
-def limit_reply(kind: str, model: str, seconds: float, project: str = "sim-project") -> Reply:
-    """Google's answer for a limit of ``kind`` (see :data:`LIMITS`) that lifts in ``seconds``."""
+def limit_reply(kind: str, model: str, seconds: float, project: str = "sim-project",
+                retry_delay: float | None = None) -> Reply:
+    """Google's answer for a limit of ``kind`` (see :data:`LIMITS`) that lifts in ``seconds``.
+
+    ``retry_delay`` makes ``RetryInfo`` say something else than the reset
+    time stamp (Code Assist's RetryInfo is not always the quota's reset).
+    """
     status, reason = LIMITS[kind]
     if kind in ("rate", "quota"):
         reset = datetime.fromtimestamp(time.time() + seconds, UTC).isoformat(timespec="milliseconds")
@@ -87,7 +94,7 @@ def limit_reply(kind: str, model: str, seconds: float, project: str = "sim-proje
         message = f"You have exhausted your capacity on this model. Your quota will reset after {int(seconds)}s."
         return status_reply(status, "RESOURCE_EXHAUSTED", message, [
             {"@type": _RPC + "ErrorInfo", "reason": reason, "domain": DOMAIN, "metadata": metadata},
-            {"@type": _RPC + "RetryInfo", "retryDelay": _duration(seconds)}])
+            {"@type": _RPC + "RetryInfo", "retryDelay": _duration(seconds if retry_delay is None else retry_delay)}])
     if kind == "credits":
         return status_reply(status, "RESOURCE_EXHAUSTED", "Insufficient Google One AI credits balance.",
                             [{"@type": _RPC + "ErrorInfo", "reason": reason}])
@@ -171,9 +178,10 @@ class CodeAssistSimulator(Simulator):
                 web.get("/o/oauth2/auth", self.handle), web.post("/token", self.handle),
                 web.get("/oauth2/{version}/userinfo", self.handle)]
 
-    def limit(self, project: str, model: str, kind: str, seconds: float) -> Limit:
-        """From now on, for ``seconds``, ``model`` on ``project`` answers with a ``kind`` limit."""
-        entry = self.limits[(project, model)] = Limit(kind, time.time() + seconds)
+    def limit(self, project: str, model: str, kind: str, seconds: float, retry_delay: float | None = None) -> Limit:
+        """From now on, for ``seconds``, ``model`` (``"*"``: every model) on ``project`` answers with a
+        ``kind`` limit (see :func:`limit_reply`)."""
+        entry = self.limits[(project, model)] = Limit(kind, time.time() + seconds, retry_delay)
         return entry
 
     def generated(self, project: str | None = None) -> list[Recorded]:
@@ -287,7 +295,7 @@ class CodeAssistSimulator(Simulator):
         held = self.limits.get((project, model)) or self.limits.get((project, "*"))
         if held is not None and held.until > time.time():
             held.early += 1
-            return limit_reply(held.kind, model, held.until - time.time(), project)
+            return limit_reply(held.kind, model, held.until - time.time(), project, held.retry_delay)
         self.served.append(recorded)
         reply = self.script.popleft() if self.script else self._answer(model, request, stream)
         return wrapped(reply)
