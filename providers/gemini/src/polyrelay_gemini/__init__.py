@@ -42,6 +42,7 @@ URLS = {
     "oauth-authorize": "https://accounts.google.com/o/oauth2/auth",
     "oauth-token": accounts.TOKEN_URI,
     "userinfo": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json",
+    "projects": "https://cloudresourcemanager.googleapis.com/v1/projects",
 }
 MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
           "gemini-3-flash-preview")

@@ -152,7 +152,8 @@ class CodeAssistSimulator(Simulator):
     def upstream_urls(self) -> dict[str, str]:
         """Every address of the gemini provider, pointed here."""
         return {"code-assist": self.code_assist, "oauth-authorize": f"{self.base_url}/o/oauth2/auth",
-                "oauth-token": f"{self.base_url}/token", "userinfo": f"{self.base_url}/oauth2/v1/userinfo?alt=json"}
+                "oauth-token": f"{self.base_url}/token", "userinfo": f"{self.base_url}/oauth2/v1/userinfo?alt=json",
+                "projects": f"{self.base_url}/v1/projects"}
 
     def config_text(self, auth_dir: Path, extra: str = "") -> str:
         """Gateway config YAML: ``auth-dir`` and every gemini address pointed here."""
@@ -176,7 +177,7 @@ class CodeAssistSimulator(Simulator):
         """Code Assist's methods, the operation poll and the OAuth endpoints."""
         return [web.post("/v1internal:{method}", self.handle), web.get("/v1internal/{name:operations/.+}", self.handle),
                 web.get("/o/oauth2/auth", self.handle), web.post("/token", self.handle),
-                web.get("/oauth2/{version}/userinfo", self.handle)]
+                web.get("/oauth2/{version}/userinfo", self.handle), web.get("/v1/projects", self.handle)]
 
     def limit(self, project: str, model: str, kind: str, seconds: float, retry_delay: float | None = None) -> Limit:
         """From now on, for ``seconds``, ``model`` (``"*"``: every model) on ``project`` answers with a
@@ -204,6 +205,8 @@ class CodeAssistSimulator(Simulator):
             return self.google.token(recorded)
         if path.endswith("/userinfo"):
             return self.google.userinfo(recorded)
+        if path == "/v1/projects":
+            return self.google.projects(recorded)
         account = self.google.account_for(recorded)
         if account is None:
             return status_reply(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected "

@@ -179,3 +179,12 @@ class GoogleAccounts:
                                                      "authentication credential.", "status": "UNAUTHENTICATED"}})
         return Reply.json({"id": str(abs(hash(account.email)) % 10**20), "email": account.email,
                            "verified_email": True, "picture": "https://lh3.googleusercontent.com/a/sim"})
+
+    def projects(self, recorded: Recorded) -> Reply:
+        """``GET /v1/projects`` (Cloud Resource Manager): the signed-in user's projects."""
+        account = self.account_for(recorded)
+        if account is None:
+            return Reply(status=401, body={"error": {"code": 401, "message": "Request is missing required "
+                                                     "authentication credential.", "status": "UNAUTHENTICATED"}})
+        return Reply.json({"projects": [{"projectId": p, "name": p, "lifecycleState": "ACTIVE"}
+                                        for p in account.projects]})
