@@ -28,9 +28,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from polyrelay import Config, Credential, Provider, ProviderPlugin, Verdict, hookimpl, ir
-from polyrelay.types import ClientRequest, UpstreamRequest
-from polyrelay_gemini import accounts, codeassist, quota
+from polyrelay import Config, Credential, Provider, Verdict, hookimpl, ir
+from polyrelay.accounts import LoginFlow
+from polyrelay.accounts.plugin import AccountProviderPlugin
+from polyrelay.types import ClientRequest, Refresher, UpstreamRequest
+from polyrelay_gemini import accounts, codeassist, login, quota
 from polyrelay_gemini.accounts import NAME, ProjectCredential
 
 SECTION = "gemini-api-key"
@@ -49,7 +51,7 @@ MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
-class Gemini(ProviderPlugin):
+class Gemini(AccountProviderPlugin):
     """AI Studio keys through the core's defaults; Google accounts through Code Assist."""
 
     name = NAME
@@ -57,15 +59,25 @@ class Gemini(ProviderPlugin):
     urls = URLS
     models = MODELS
     api_key_section = SECTION
+    account_type = accounts.FILE_TYPE
 
-    def serves(self, config: Config) -> bool:
-        """Always: a Google account may arrive in the auth dir at any time (models list only once one has)."""
-        return True
+    def account_credential(self, path: Path, data: dict[str, Any]) -> list[Credential] | None:
+        """One credential per Cloud project the file lists."""
+        found = accounts.credentials_from_file(data, path)
+        return None if found is None else list(found)
+
+    def refresher(self) -> Refresher:
+        """Google's refresh grant, once per login (:func:`.accounts.refresh`)."""
+        return accounts.refresh
+
+    def login_flow(self) -> LoginFlow:
+        """``polyrelay login gemini``."""
+        return login.login_flow(URLS)
 
     def build_provider(self, config: Config) -> Provider:
-        """The provider, claiming ``type: "gemini"`` auth files."""
+        """The provider, counting tokens upstream for accounts."""
         provider = super().build_provider(config)
-        provider.credential_types = (accounts.FILE_TYPE,)
+        provider.count_tokens = codeassist.count_tokens
         return provider
 
     def credentials(self, config: Config) -> list[Credential]:
@@ -76,12 +88,6 @@ class Gemini(ProviderPlugin):
             if base and not _VERSIONED.search(base):
                 credential.base_url = f"{base}/v1beta"
         return credentials
-
-    @hookimpl
-    def credential_from_file(self, data: dict[str, Any], path: Path) -> list[Credential] | None:
-        """A ``type: "gemini"`` file: one credential per Cloud project it lists."""
-        found = accounts.credentials_from_file(data, path)
-        return None if found is None else list(found)
 
     @hookimpl
     def translate_request(self, provider: Provider, request: ClientRequest,

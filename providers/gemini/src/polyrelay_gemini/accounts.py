@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import attrs
 
-from polyrelay.types import Credential
+from polyrelay.accounts import RefreshRejected, TokenError, post_token
+from polyrelay.types import Credential, Provider
 
 log = logging.getLogger("polyrelay.gemini")
 
@@ -80,11 +82,65 @@ class Account:
             fields["refresh_token"] = refresh_token
         self.token.update(fields)
         self.data.update(fields)
+        self.adopt()
+
+    def adopt(self) -> None:
+        """Every member serves the token the file's data holds now."""
         for member in self.members:
-            member.secret = access_token
-            member.expires_at = expires_at
-            if refresh_token:
-                member.refresh_token = refresh_token
+            member.secret = self.access_token()
+            member.expires_at = self.expires_at()
+            member.refresh_token = self.refresh_token() or member.refresh_token
+
+    def fresher_than(self, token: str, margin: float = 60.0) -> bool:
+        """The file holds another token than ``token``, good for ``margin`` more seconds."""
+        current = self.access_token()
+        return bool(current) and current != token and (self.expires_at() or 0.0) > time.time() + margin
+
+    def disable_all(self, reason: str) -> None:
+        """The login itself is dead (its refresh token was refused): every project stops, in the file too."""
+        self.data["disabled"] = True
+        self.data["disabled_reason"] = reason
+        for member in self.members:
+            member.disabled, member.disabled_reason = True, reason
+
+
+async def refresh(credential: Credential, session: aiohttp.ClientSession, provider: Provider) -> None:
+    """``Provider.refresh`` for Google accounts: one refresh per login, whichever project asks.
+
+    A sibling project that refreshed a moment ago has left the new token in
+    the shared file data: it is adopted without a call.  Google keeps the
+    refresh token (an answer may still carry a new one); the access token
+    goes into the nested ``token`` object and CLIProxyAPI's top-level
+    mirror.  ``invalid_grant`` disables every project of the login.
+    """
+    account = credential.account if isinstance(credential, ProjectCredential) else None
+    if account is None:
+        raise RefreshRejected("not a Google account file")
+    async with account.lock:
+        if account.fresher_than(credential.secret):
+            account.adopt()
+            return
+        refresh_token = account.refresh_token()
+        if not refresh_token:
+            raise RefreshRejected("no refresh token in the auth file; run `polyrelay login gemini` again")
+        fields = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+                  "client_id": _text(account.token, "client_id") or CLIENT_ID,
+                  "client_secret": _text(account.token, "client_secret") or CLIENT_SECRET}
+        try:
+            answer = await post_token(session, provider.url("oauth-token"), fields, "form")
+        except TokenError as exc:
+            if exc.fatal:
+                account.disable_all(f"refresh rejected: {exc}")
+                raise RefreshRejected(str(exc)) from None
+            raise
+        access, expires_in = answer.get("access_token"), answer.get("expires_in")
+        if not isinstance(access, str) or not access:
+            raise TokenError("Google's token answer carries no access_token")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) \
+            else 3599.0
+        new_refresh = answer.get("refresh_token")
+        account.store_token(access, lifetime, new_refresh if isinstance(new_refresh, str) else "",
+                            str(answer.get("token_type") or "Bearer"))
 
 
 @attrs.define(eq=False)
@@ -94,6 +150,13 @@ class ProjectCredential(Credential):
     project: str = ""
     email: str = ""
     account: Account | None = attrs.field(default=None, repr=False)
+
+    def record_disabled(self, reason: str) -> None:
+        """Keep the disabled state in the file: for this project only when the login has others."""
+        if self.account is None or len(self.account.members) <= 1:
+            super().record_disabled(reason)
+            return
+        self.data.setdefault("disabled_projects", {})[self.project] = reason
 
 
 def projects_of(data: dict[str, Any]) -> list[str]:
@@ -114,6 +177,9 @@ def credentials_from_file(data: dict[str, Any], path: Path) -> list[ProjectCrede
         log.warning("auth file %s has no project_id: run `polyrelay login gemini` again to choose one", path.name)
         return None
     priority = data.get("priority")
+    excluded = data.get("excluded_models")
+    found = data.get("disabled_projects")
+    off: dict[str, Any] = found if isinstance(found, dict) else {}
     members = [
         ProjectCredential(
             id=f"{NAME}:{path.name}" if len(projects) == 1 else f"{NAME}:{path.name}#{project}",
@@ -125,6 +191,9 @@ def credentials_from_file(data: dict[str, Any], path: Path) -> list[ProjectCrede
             expires_at=account.expires_at(),
             proxy_url=_text(data, "proxy_url") or None,
             priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else 0,
+            excluded_models=[m for m in excluded if isinstance(m, str)] if isinstance(excluded, list) else [],
+            disabled=project in off,
+            disabled_reason=str(off.get(project) or ""),
             path=path,
             data=data,
             project=project,

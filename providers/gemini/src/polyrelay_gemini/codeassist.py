@@ -14,12 +14,13 @@ import platform
 import sys
 from typing import Any
 
+import aiohttp
 import attrs
 
 from polyrelay import ir, jsonutil
 from polyrelay.defaults import is_passthrough
 from polyrelay.dialects import get_dialect
-from polyrelay.types import ClientRequest, Provider, UpstreamRequest
+from polyrelay.types import ClientRequest, Credential, Provider, UpstreamRequest
 from polyrelay_gemini import envelope
 from polyrelay_gemini.accounts import ProjectCredential
 
@@ -67,3 +68,21 @@ def generate_request(provider: Provider, request: ClientRequest, credential: Pro
         stream=request.stream,
         unwrap=envelope.unwrap,
     )
+
+
+async def count_tokens(request: ClientRequest, credential: Credential, session: aiohttp.ClientSession,
+                       provider: Provider) -> int | None:
+    """``:countTokens`` for an account's project (``{"request": {model, contents}}``, as Gemini CLI sends);
+    None for a key or an answer without a count (the core's estimate stands in)."""
+    if not isinstance(credential, ProjectCredential):
+        return None
+    model = request.upstream_model
+    contents = envelope.fix_request(get_dialect(ir.GEMINI).encode_request(request.decoded()), model)["contents"]
+    body = {"request": {"model": f"models/{model}", "contents": contents}}
+    async with session.post(f"{provider.url('code-assist')}:countTokens", data=jsonutil.dumps(body),
+                            headers=headers(credential.secret, model, False)) as response:
+        if response.status != 200:
+            return None
+        answer = jsonutil.loads(await response.read())
+    tokens = answer.get("totalTokens") if isinstance(answer, dict) else None
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None

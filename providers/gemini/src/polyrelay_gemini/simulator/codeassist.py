@@ -25,7 +25,7 @@ every ``upstream-urls`` entry at it:
   ``INSUFFICIENT_G1_CREDITS_BALANCE``) or the 403s that need the user
   (``VALIDATION_REQUIRED``, ``SERVICE_DISABLED``), and count the requests
   that arrived before the delay they named had passed;
-* ``/o/oauth2/auth``, ``/token``, ``/oauth2/v1/userinfo`` (:mod:`.google`).
+* ``/o/oauth2/auth``, ``/token``, ``/oauth2/v1/userinfo``, ``/v1/projects`` (:mod:`.google`).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class CodeAssistSimulator(Simulator):
     """Code Assist plus Google's OAuth endpoints; accounts live in :attr:`google`."""
 
     def __init__(self, models: set[str] | None = None, reply_text: str = "Hello from Code Assist.",
-                 thought_text: str = "The user would like a greeting.", token_lifetime: float = 3599.0) -> None:
+                 thought_text: str = "The user would like a greeting.", token_lifetime: int = 3599) -> None:
         super().__init__()
         self.models = models
         self.reply_text = reply_text
@@ -161,11 +161,12 @@ class CodeAssistSimulator(Simulator):
         return f"auth-dir: {auth_dir}\nupstream-urls:\n  gemini:\n{urls}\n{extra}\n"
 
     def auth_data(self, email: str, projects: list[str], lifetime: float = 3000.0, **extra: Any) -> dict[str, Any]:
-        """A CLIProxyAPI ``gemini-*.json`` for ``email`` (created if new), its token live for ``lifetime`` s."""
+        """A CLIProxyAPI ``gemini-*.json`` for ``email`` (created if new); its token expires in ``lifetime`` s
+        (already expired, and refused by Code Assist, when ``lifetime`` is not positive)."""
         account = self.google.accounts.get(email) or self.google.add(email, projects=projects)
         expiry = datetime.fromtimestamp(time.time() + lifetime, UTC).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
         return {
-            "token": {"access_token": self.google.issue(email, lifetime), "token_type": "Bearer",
+            "token": {"access_token": self.google.issue(email, live=lifetime > 0), "token_type": "Bearer",
                       "refresh_token": account.refresh_token, "expiry": expiry, "token_uri": TOKEN_URI,
                       "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scopes": list(SCOPES),
                       "universe_domain": "googleapis.com"},
@@ -176,8 +177,8 @@ class CodeAssistSimulator(Simulator):
     def routes(self) -> list[web.RouteDef]:
         """Code Assist's methods, the operation poll and the OAuth endpoints."""
         return [web.post("/v1internal:{method}", self.handle), web.get("/v1internal/{name:operations/.+}", self.handle),
-                web.get("/o/oauth2/auth", self.handle), web.post("/token", self.handle),
-                web.get("/oauth2/{version}/userinfo", self.handle), web.get("/v1/projects", self.handle)]
+                web.get("/oauth2/{version}/userinfo", self.handle), web.get("/v1/projects", self.handle),
+                *self.google.oauth.routes()]
 
     def limit(self, project: str, model: str, kind: str, seconds: float, retry_delay: float | None = None) -> Limit:
         """From now on, for ``seconds``, ``model`` (``"*"``: every model) on ``project`` answers with a
@@ -199,10 +200,6 @@ class CodeAssistSimulator(Simulator):
     def answer(self, recorded: Recorded) -> Reply:
         """Route one request to its endpoint."""
         path = recorded.path
-        if path == "/o/oauth2/auth":
-            return self.google.authorize(recorded)
-        if path == "/token":
-            return self.google.token(recorded)
         if path.endswith("/userinfo"):
             return self.google.userinfo(recorded)
         if path == "/v1/projects":
