@@ -30,10 +30,11 @@ def auth_dir(tmp_path: Path) -> Path:
 def auth_file(auth_dir: Path, google: CodeAssistSimulator) -> Callable[..., Path]:
     """Write ``gemini-<email>-<projects>.json`` for a (new) account of ``google``; returns its path."""
 
-    def write(email: str, projects: list[str], lifetime: float = 3000.0, **extra: Any) -> Path:
+    def write(email: str, projects: list[str], lifetime: float = 3000.0, live: bool | None = None,
+              **extra: Any) -> Path:
         path = auth_dir / f"gemini-{email}-{'-'.join(projects)}.json"
         path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(google.auth_data(email, projects, lifetime, **extra)))
+        path.write_text(json.dumps(google.auth_data(email, projects, lifetime, live, **extra)))
         path.chmod(0o600)
         return path
 

@@ -9,6 +9,7 @@ measured, and no client ever sees the 429.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from polyrelay import ir
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import ask
+from polyrelay_gemini.accounts import ProjectCredential
 from polyrelay_gemini.simulator import CodeAssistSimulator
 
 AuthFile = Callable[..., Path]
@@ -106,3 +108,28 @@ async def test_credits_balance_cools_the_whole_project(
         state = gateway.gateway.pool.describe(p1)
     assert held.early == 1
     assert state["cooldown"] is not None and state["cooldown"]["seconds_left"] > 1000
+
+
+@pytest.mark.parametrize("kind", ["validation", "disabled"])
+async def test_project_needing_the_user_is_disabled_with_googles_reason(
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession, kind: str
+) -> None:
+    """403 VALIDATION_REQUIRED / SERVICE_DISABLED disable that project only, with Google's reason and link,
+    in the file too: after a restart it stays out and the login's other project serves."""
+    path = auth_file("ada@example.com", ["p1", "p2"])
+    reason_code = "VALIDATION_REQUIRED" if kind == "validation" else "SERVICE_DISABLED"
+    link = "accounts.google.com/signin/continue" if kind == "validation" else "console.developers.google.com"
+    google.limit("p1", "*", kind, 3600)
+    async with run_gateway(google.config_text(auth_dir)) as gateway:
+        assert set(await _served_by(http, gateway.url, google, 4)) == {"p2"}
+    saved = json.loads(path.read_text())
+    assert "disabled" not in saved, "the login itself is fine"
+    assert reason_code in saved["disabled_projects"]["p1"] and link in saved["disabled_projects"]["p1"]
+    async with run_gateway(google.config_text(auth_dir)) as gateway:
+        described = {c.project: gateway.gateway.pool.describe(c) for c in gateway.gateway.pool
+                     if isinstance(c, ProjectCredential)}
+        assert set(await _served_by(http, gateway.url, google, 2)) == {"p2"}
+    assert described["p1"]["disabled"] and reason_code in described["p1"]["disabled_reason"]
+    assert link in described["p1"]["disabled_reason"]
+    assert not described["p2"]["disabled"]
+    assert google.limits[("p1", "*")].early == 1, "a disabled project is never asked again"

@@ -77,9 +77,8 @@ class Account:
         """A new token into the file's data, nested and mirrored, and into every member."""
         expires_at = time.time() + expires_in
         expiry = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
-        fields: dict[str, Any] = {"access_token": access_token, "token_type": token_type, "expiry": expiry}
-        if refresh_token:
-            fields["refresh_token"] = refresh_token
+        fields: dict[str, Any] = {"access_token": access_token, "token_type": token_type, "expiry": expiry,
+                                  "refresh_token": refresh_token or self.refresh_token()}
         self.token.update(fields)
         self.data.update(fields)
         self.adopt()
@@ -96,12 +95,17 @@ class Account:
         current = self.access_token()
         return bool(current) and current != token and (self.expires_at() or 0.0) > time.time() + margin
 
-    def disable_all(self, reason: str) -> None:
-        """The login itself is dead (its refresh token was refused): every project stops, in the file too."""
+    def disable_all(self, reason: str, reporter: Credential) -> None:
+        """The login itself is dead (its refresh token was refused): every project stops, in the file too.
+
+        ``reporter``, the project whose refresh failed, is left to the core's
+        disabling (which logs it and writes the file).
+        """
         self.data["disabled"] = True
         self.data["disabled_reason"] = reason
         for member in self.members:
-            member.disabled, member.disabled_reason = True, reason
+            if member is not reporter:
+                member.disabled, member.disabled_reason = True, reason
 
 
 async def refresh(credential: Credential, session: aiohttp.ClientSession, provider: Provider) -> None:
@@ -116,9 +120,12 @@ async def refresh(credential: Credential, session: aiohttp.ClientSession, provid
     account = credential.account if isinstance(credential, ProjectCredential) else None
     if account is None:
         raise RefreshRejected("not a Google account file")
+    before = credential.secret
     async with account.lock:
-        if account.fresher_than(credential.secret):
-            account.adopt()
+        if credential.disabled:  # a sibling project found the login dead while this one waited
+            raise RefreshRejected(credential.disabled_reason.removeprefix("refresh rejected: "))
+        if credential.secret != before or account.fresher_than(before):
+            account.adopt()  # a sibling project refreshed the login while this one waited
             return
         refresh_token = account.refresh_token()
         if not refresh_token:
@@ -130,7 +137,7 @@ async def refresh(credential: Credential, session: aiohttp.ClientSession, provid
             answer = await post_token(session, provider.url("oauth-token"), fields, "form")
         except TokenError as exc:
             if exc.fatal:
-                account.disable_all(f"refresh rejected: {exc}")
+                account.disable_all(f"refresh rejected: {exc}", credential)
                 raise RefreshRejected(str(exc)) from None
             raise
         access, expires_in = answer.get("access_token"), answer.get("expires_in")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from polyrelay import ir, jsonutil
-from polyrelay.credentials import AUTH_COOLDOWN, MAX_COOLDOWN
+from polyrelay.credentials import AUTH_COOLDOWN
 from polyrelay.defaults import ACCOUNT_QUOTA_COOLDOWN
 from polyrelay.dialects import get_dialect
 from polyrelay.types import Verdict
@@ -87,27 +87,28 @@ def classify(status: int, body: bytes) -> Verdict | None:
         link = problem.link
         message = f"{error.message} ({reason}{': ' + link if link else ''})"
         return Verdict("next", attrs.evolve(error, message=message, code=reason), scope="credential",
-                       cooldown=MAX_COOLDOWN)
+                       disable=message)
     if reason == "INSUFFICIENT_G1_CREDITS_BALANCE":
-        return Verdict("next", error, scope="credential", cooldown=error.retry_after or ACCOUNT_QUOTA_COOLDOWN)
+        return Verdict("next", error, scope="credential", cooldown=error.retry_after or ACCOUNT_QUOTA_COOLDOWN,
+                       reason="Google One AI credits exhausted")
     if status == 400 and reason == "API_KEY_INVALID":
         return Verdict("next", error, scope="credential", cooldown=AUTH_COOLDOWN)
     if status != 429:
         return None
     if reason == "RATE_LIMIT_EXCEEDED":
         error = attrs.evolve(error, retry_after=error.retry_after or RATE_LIMIT_FALLBACK)
-        return Verdict("next", error, scope="model", cooldown=error.retry_after)
+        return Verdict("next", error, scope="model", cooldown=error.retry_after, reason="rate limit")
     if reason == "QUOTA_EXHAUSTED":
         reset = _seconds_until(problem.metadata.get("quotaResetTimeStamp"))
         seconds = reset if reset is not None else error.retry_after
         if seconds is None:
             seconds = until_pacific_midnight()
         error = attrs.evolve(error, retry_after=seconds)
-        return Verdict("next", error, scope="model", cooldown=seconds)
+        return Verdict("next", error, scope="model", cooldown=seconds, reason="daily quota exhausted")
     if any("PerDay" in q for q in problem.quota_ids):
         # AI Studio's RetryInfo is short, but a per-day quota only resets at midnight Pacific time.
         error = attrs.evolve(error, retry_after=until_pacific_midnight())
-        return Verdict("next", error, scope="model", cooldown=error.retry_after)
+        return Verdict("next", error, scope="model", cooldown=error.retry_after, reason="daily quota exhausted")
     return None
 
 

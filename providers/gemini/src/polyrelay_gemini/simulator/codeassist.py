@@ -160,13 +160,18 @@ class CodeAssistSimulator(Simulator):
         urls = "\n".join(f"    {name}: {url}" for name, url in self.upstream_urls().items())
         return f"auth-dir: {auth_dir}\nupstream-urls:\n  gemini:\n{urls}\n{extra}\n"
 
-    def auth_data(self, email: str, projects: list[str], lifetime: float = 3000.0, **extra: Any) -> dict[str, Any]:
-        """A CLIProxyAPI ``gemini-*.json`` for ``email`` (created if new); its token expires in ``lifetime`` s
-        (already expired, and refused by Code Assist, when ``lifetime`` is not positive)."""
+    def auth_data(self, email: str, projects: list[str], lifetime: float = 3000.0, live: bool | None = None,
+                  **extra: Any) -> dict[str, Any]:
+        """A CLIProxyAPI ``gemini-*.json`` for ``email`` (created if new) whose ``expiry`` is ``lifetime`` s away.
+
+        The token is refused by Code Assist when ``live`` is false (default:
+        when ``lifetime`` is not positive); ``extra`` adds top-level fields.
+        """
         account = self.google.accounts.get(email) or self.google.add(email, projects=projects)
         expiry = datetime.fromtimestamp(time.time() + lifetime, UTC).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
+        live = lifetime > 0 if live is None else live
         return {
-            "token": {"access_token": self.google.issue(email, live=lifetime > 0), "token_type": "Bearer",
+            "token": {"access_token": self.google.issue(email, live=live), "token_type": "Bearer",
                       "refresh_token": account.refresh_token, "expiry": expiry, "token_uri": TOKEN_URI,
                       "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scopes": list(SCOPES),
                       "universe_domain": "googleapis.com"},
