@@ -201,3 +201,23 @@ async def test_keys_and_accounts_share_one_pool_and_priority_prefers(
             answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
     assert answer.status == 200 and "Gemini simulator" in answer.text, "the key takes over"
     assert studio.requests[-1].headers["x-goog-api-key"] == "AIzaSyKey-0"
+
+
+async def test_count_tokens_asks_code_assist_for_an_account(
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+) -> None:
+    """The count routes get Code Assist's own count (``{"request": {model, contents}}``), not the estimate."""
+    auth_file("ada@example.com", ["proj-a"])
+    body = {"contents": [{"role": "user", "parts": [{"text": "Count these words for me, please."}]}]}
+    async with run_gateway(google.config_text(auth_dir)) as gateway:
+        async with http.post(f"{gateway.url}/v1beta/models/{MODEL}:countTokens", json=body) as response:
+            gemini = await response.json()
+        async with http.post(f"{gateway.url}/v1/messages/count_tokens", headers={"anthropic-version": "2023-06-01"},
+                             json={"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}) as response:
+            anthropic_count = await response.json()
+    counts = [r for r in google.requests if r.path == "/v1internal:countTokens"]
+    assert len(counts) == 2
+    sent = counts[0].json()
+    assert sent == {"request": {"model": f"models/{MODEL}", "contents": body["contents"]}}
+    assert gemini["totalTokens"] == 7, "Code Assist's count (six words, one content), not the estimate"
+    assert anthropic_count["input_tokens"] == 2

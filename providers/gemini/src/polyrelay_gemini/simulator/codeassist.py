@@ -280,7 +280,11 @@ class CodeAssistSimulator(Simulator):
         request = body.get("request")
         if not isinstance(request, dict) or not isinstance(request.get("contents"), list):
             return status_reply(400, "INVALID_ARGUMENT", "request.contents is required")
-        return Reply.json({"totalTokens": max(1, len(jsonutil.dumps(request["contents"])) // 4)})
+        # One token per word and one per content: easy to tell from any byte-based estimate.
+        contents = [c for c in request["contents"] if isinstance(c, dict)]
+        words = sum(len(str(p.get("text", "")).split()) for c in contents for p in c.get("parts") or []
+                    if isinstance(p, dict))
+        return Reply.json({"totalTokens": words + len(contents)})
 
     def _generate(self, recorded: Recorded, account: GoogleAccount, body: dict[str, Any], stream: bool) -> Reply:
         model, project, request = body.get("model"), body.get("project"), body.get("request")
