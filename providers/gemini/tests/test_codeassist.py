@@ -221,3 +221,21 @@ async def test_count_tokens_asks_code_assist_for_an_account(
     assert sent == {"request": {"model": f"models/{MODEL}", "contents": body["contents"]}}
     assert gemini["totalTokens"] == 7, "Code Assist's count (six words, one content), not the estimate"
     assert anthropic_count["input_tokens"] == 2
+
+
+async def test_gemini_client_streaming_a_json_array_from_an_account(
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+) -> None:
+    """``streamGenerateContent`` without ``alt=sse``: Code Assist still streams SSE; the client gets its array."""
+    auth_file("ada@example.com", ["proj-a"])
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    async with run_gateway(google.config_text(auth_dir)) as gateway, \
+            http.post(f"{gateway.url}/v1beta/models/{MODEL}:streamGenerateContent", json=body) as response:
+        raw = await response.read()
+    assert response.status == 200, raw
+    chunks = json.loads(raw)
+    assert isinstance(chunks, list) and all("response" not in c for c in chunks)
+    assert "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]) == \
+        google.reply_text
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert google.served[-1].query == {"alt": "sse"}
