@@ -202,3 +202,18 @@ async def test_wrong_state_is_refused(google: CodeAssistSimulator, tmp_path: Pat
     assert code == 1 and "state mismatch" in err
     assert not google.google.oauth.token_requests
     assert not (tmp_path / "auth").exists()
+
+
+async def test_login_takes_the_pasted_redirect_address(google: CodeAssistSimulator, tmp_path: Path) -> None:
+    """With the browser on another machine, pasting the address Google redirected to finishes the login."""
+    google.google.add("hal@example.com")
+    login = await start(google, tmp_path)
+    url = await login.line_with("response_type=code")
+    await login.line_with("paste")
+    async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as consent:
+        location = consent.headers["location"]
+    assert location.startswith(f"http://localhost:{login.port}/oauth2callback?")
+    await login.answer(location)
+    code, out, err = await login.finish()
+    assert code == 0, err
+    assert json.loads(Path(out.strip().splitlines()[-1]).read_text())["email"] == "hal@example.com"
