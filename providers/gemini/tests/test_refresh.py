@@ -16,7 +16,6 @@ from polyrelay import ir
 from polyrelay.accounts.oauth import parse_time
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import ask
-from polyrelay_gemini.accounts import parse_expiry
 from polyrelay_gemini.simulator import CodeAssistSimulator
 
 AuthFile = Callable[..., Path]
@@ -52,10 +51,10 @@ async def test_200_concurrent_requests_cause_exactly_one_refresh(
     assert token["access_token"] != old["token"]["access_token"]
     assert google.google.oauth.valid(token["access_token"])
     assert token["refresh_token"] == old["token"]["refresh_token"], "Google keeps its refresh token"
-    assert (parse_expiry(token["expiry"]) or 0) > time.time() + 3000
+    assert (parse_time(token["expiry"]) or 0) > time.time() + 3000
     assert saved["access_token"] == token["access_token"] and saved["expiry"] == token["expiry"]
     assert saved["refresh_token"] == token["refresh_token"] and saved["token_type"] == "Bearer"
-    assert parse_time(saved["expiry"]) == parse_expiry(token["expiry"])
+    assert parse_time(saved["expiry"]) == parse_time(token["expiry"])
     assert saved["note"] == "kept" and saved["project_id"] == "p1,p2"
     assert token["client_id"] == old["token"]["client_id"] and token["scopes"] == old["token"]["scopes"]
     assert path.stat().st_mode & 0o777 == 0o600

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import attrs
 
-from polyrelay.accounts import RefreshRejected, TokenError, post_token
+from polyrelay.accounts import RefreshRejected, TokenError, parse_time, post_token, rfc3339
 from polyrelay.types import Credential, Provider
 
 log = logging.getLogger("polyrelay.gemini")
@@ -39,7 +37,6 @@ SCOPES = (
     "https://www.googleapis.com/auth/userinfo.profile",
 )
 TOKEN_URI = "https://oauth2.googleapis.com/token"
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 @attrs.define(eq=False)
@@ -70,13 +67,13 @@ class Account:
 
     def expires_at(self) -> float | None:
         """When the stored access token expires (unix seconds), if the file says."""
-        return parse_expiry(self.token.get("expiry")) or parse_expiry(self.data.get("expiry"))
+        return parse_time(self.token.get("expiry")) or parse_time(self.data.get("expiry"))
 
     def store_token(self, access_token: str, expires_in: float, refresh_token: str = "",
                     token_type: str = "Bearer") -> None:
         """A new token into the file's data, nested and mirrored, and into every member."""
         expires_at = time.time() + expires_in
-        expiry = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+        expiry = rfc3339(expires_at)
         fields: dict[str, Any] = {"access_token": access_token, "token_type": token_type, "expiry": expiry,
                                   "refresh_token": refresh_token or self.refresh_token()}
         self.token.update(fields)
@@ -211,20 +208,6 @@ def credentials_from_file(data: dict[str, Any], path: Path) -> list[ProjectCrede
     ]
     account.members.extend(members)
     return members
-
-
-def parse_expiry(value: Any) -> float | None:
-    """Unix seconds from an RFC 3339 ``expiry`` (Go writes nanoseconds; Python reads micro)."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"))
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
 
 
 def _text(data: dict[str, Any], key: str) -> str:

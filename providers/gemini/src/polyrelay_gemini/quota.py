@@ -12,13 +12,14 @@ default (status, ``Retry-After``, the codec's ``RetryInfo`` reading).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from polyrelay import ir, jsonutil
+from polyrelay.accounts import parse_time
 from polyrelay.credentials import AUTH_COOLDOWN
 from polyrelay.defaults import ACCOUNT_QUOTA_COOLDOWN
 from polyrelay.dialects import get_dialect
@@ -114,15 +115,8 @@ def classify(status: int, body: bytes) -> Verdict | None:
 
 def _seconds_until(stamp: Any) -> float | None:
     """Seconds from now until an RFC 3339 time stamp (None when it is not one)."""
-    if not isinstance(stamp, str):
-        return None
-    try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(1.0, when.timestamp() - time.time())
+    when = parse_time(stamp) if isinstance(stamp, str) else None
+    return None if when is None else max(1.0, when - time.time())
 
 
 def until_pacific_midnight() -> float:
