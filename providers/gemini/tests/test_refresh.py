@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from polyrelay import ir
 from polyrelay.accounts.oauth import parse_time
@@ -93,3 +94,50 @@ async def test_invalid_grant_disables_the_login_and_the_other_account_serves(
     assert len(google.google.oauth.token_requests) == 1, "a dead grant is tried once, never in a loop"
     saved = json.loads(dead.read_text())
     assert saved["disabled"] is True and "invalid_grant" in saved["disabled_reason"]
+
+
+class ForwardingProxy:
+    """A plain HTTP forward proxy on loopback that records every absolute URI it forwards."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> ForwardingProxy:
+        app = web.Application()
+        app.add_routes([web.route("*", "/{tail:.*}", self.forward)])
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def forward(self, request: web.Request) -> web.Response:
+        self.targets.append(str(request.url))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-connection")}
+        async with aiohttp.ClientSession(auto_decompress=False) as session, session.request(
+                request.method, str(request.url), data=await request.read(), headers=headers) as answer:
+            body = await answer.read()
+            keep = {k: v for k, v in answer.headers.items() if k.lower() in ("content-type", "content-encoding")}
+            return web.Response(status=answer.status, body=body, headers=keep)
+
+
+async def test_refresh_and_requests_go_through_the_accounts_proxy(
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+) -> None:
+    """A file's ``proxy_url`` carries its token refresh as well as its Code Assist calls."""
+    async with ForwardingProxy() as proxy:
+        auth_file("ada@example.com", ["p1"], lifetime=3000.0, live=False, proxy_url=proxy.url)
+        async with run_gateway(google.config_text(auth_dir)) as gateway:
+            answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+    assert answer.status == 200, answer.body
+    assert google.google.refreshes == 1
+    base = google.base_url
+    assert proxy.targets == [f"{base}/v1internal:generateContent", f"{base}/token",
+                             f"{base}/v1internal:generateContent"], "the 401, the refresh, the retry: all proxied"
