@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -239,3 +240,27 @@ async def test_gemini_client_streaming_a_json_array_from_an_account(
         google.reply_text
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
     assert google.served[-1].query == {"alt": "sse"}
+
+
+async def test_a_login_file_written_while_serving_serves_every_project_and_its_removal_stops_them(
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+) -> None:
+    """The auth dir is watched: a two-project file appears as two members, and leaves as two."""
+    auth_dir.mkdir()
+    async with run_gateway(google.config_text(auth_dir)) as gateway:
+        assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 503
+        path = auth_file("ada@example.com", ["p1", "p2"])
+        for _ in range(100):
+            if len(gateway.gateway.pool) == 2:
+                break
+            await asyncio.sleep(0.05)
+        for _ in range(4):
+            assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 200
+        path.unlink()
+        for _ in range(100):
+            if not len(gateway.gateway.pool):
+                break
+            await asyncio.sleep(0.05)
+        after = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+    assert {r.json()["project"] for r in google.served} == {"p1", "p2"}
+    assert after.status == 503, "no account left to serve"
