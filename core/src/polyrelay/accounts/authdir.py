@@ -77,10 +77,19 @@ def signature(path: Path) -> Signature | None:
 def read_auth_file(path: Path, limit: int = MAX_FILE_BYTES) -> dict[str, Any]:
     """The JSON object in ``path``, or :class:`SkippedFile` with the reason.
 
-    The file is opened non-blocking and checked with ``fstat`` before any
-    read, so a FIFO or device can neither block nor be read, and a file
-    that grew past ``limit`` is refused without reading it.
+    A non-regular file (FIFO, device, socket) or one over ``limit`` is
+    refused from its ``stat`` without being opened; the open itself is
+    non-blocking and re-checked with ``fstat``, so a file swapped in between
+    can neither block nor be read.
     """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise SkippedFile(f"cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SkippedFile("not a regular file")
+    if info.st_size > limit:
+        raise SkippedFile(f"larger than {limit // 1024} KiB")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
@@ -241,6 +250,10 @@ class AuthDir:
             self._reported.pop(path, None)
             if credentials is None:
                 continue
+            taken = {i for other, others in self._ids.items() if other != path for i in others}
+            for credential in credentials:
+                if credential.id in taken:  # the same file name in two subdirectories
+                    credential.id = f"{path.relative_to(self.directory)}#{credential.id}"
             ids = [c.id for c in credentials]
             for old_id in self._ids.get(path, []):
                 if old_id not in ids:
