@@ -29,7 +29,7 @@ from polyrelay.passthrough import PassthroughDecoder, model_patch
 from polyrelay.plugins import Binding, bind, call_each, collect_providers
 from polyrelay.routing import ModelNotFound, Router
 from polyrelay.streaming import UPSTREAM_ERRORS, FrameWriter, StreamPump, client_stream, first_error
-from polyrelay.types import ClientRequest, Credential, StreamState, Verdict
+from polyrelay.types import ClientRequest, Credential, StreamState, UpstreamRequest, Verdict
 from polyrelay.upstream import BodyReader, Sessions
 
 log = logging.getLogger("polyrelay.gateway")
@@ -205,7 +205,7 @@ class Gateway:
             finally:
                 client.upstream_seconds += time.perf_counter() - sent
             if response.status < 300:
-                return await self._deliver(binding, credential, client, response, upstream.stream)
+                return await self._deliver(binding, credential, client, response, upstream)
             sent = time.perf_counter()
             try:
                 body = await BodyReader(response).read_all(ERROR_BODY_LIMIT)
@@ -259,12 +259,12 @@ class Gateway:
         credential: Credential,
         client: ClientRequest,
         response: aiohttp.ClientResponse,
-        upstream_stream: bool,
+        upstream: UpstreamRequest,
     ) -> Outcome:
         provider = binding.provider
         reader = BodyReader(response)
         passthrough = is_passthrough(provider, client)
-        if not upstream_stream:
+        if not upstream.stream:
             sent = time.perf_counter()
             try:
                 body = await reader.read_all()
@@ -281,7 +281,7 @@ class Gateway:
         else:
             decoder = get_dialect(provider.dialect).stream_decoder()
         state = StreamState(client=client, provider=provider, credential=credential, decoder=decoder,
-                            passthrough=passthrough and client.stream)
+                            passthrough=passthrough and client.stream, extra=dict(upstream.context))
         pump = StreamPump(reader, state, binding.translate_chunk)
         if not client.stream:
             return await self._aggregate(pump, credential, client)

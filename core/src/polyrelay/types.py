@@ -90,6 +90,9 @@ class UpstreamRequest:
     headers: dict[str, str] = attrs.field(factory=dict, repr=False)
     method: str = "POST"
     stream: bool = False
+    #: State for this attempt's stream: the core copies it into ``StreamState.extra``
+    #: (a provider that rewrote names on the way up finds its map there on the way back).
+    context: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.define

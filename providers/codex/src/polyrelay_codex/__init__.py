@@ -1,34 +1,66 @@
-"""polyrelay provider: OpenAI API keys on the Responses API (wire notes §3.4).
+"""polyrelay provider: OpenAI's models through ChatGPT accounts and OpenAI API keys.
 
-The upstream speaks the OpenAI Responses dialect, so the core's defaults
-send ``Authorization: Bearer`` to ``{base}/responses`` (streamed or not),
-pass Codex CLI's bodies through and read OpenAI's retry hints (the
-``retry-after`` header, "Please try again in 1.5s").  One signal is OpenAI's
-own, a 429 ``insufficient_quota`` (the account's credit is spent), and the
-core's default already cools the whole key for it.
+Two kinds of credential serve the same models from one pool:
+
+* **ChatGPT (Codex) accounts** — ``type: "codex"`` auth files (CLIProxyAPI's,
+  or written by ``polyrelay login codex``).  They are served by the ChatGPT
+  backend (``upstream-urls.codex.chatgpt``), which only streams and has its
+  own body rules and headers (:mod:`polyrelay_codex.chatgpt`), usage limits
+  (:mod:`polyrelay_codex.limits`) and rotating refresh tokens
+  (:mod:`polyrelay_codex.account`).
+* **API keys** — the ``codex-api-key`` list, served by the public Responses
+  API (``upstream-urls.codex.api``) with the core's defaults.
 
 .. code-block:: yaml
 
     codex-api-key:
       - api-key: sk-proj-...
         base-url: https://api.openai.com/v1   # optional
+        priority: -1                          # spend subscriptions first
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from polyrelay import ModelInfo, Provider, hookimpl, ir
 from polyrelay.apikeys import ApiKeyProvider
 from polyrelay.config import Config
-from polyrelay.types import Credential
+from polyrelay.defaults import upstream_body
+from polyrelay.dialects import get_dialect
+from polyrelay.types import ClientRequest, Credential, StreamItem, StreamState, UpstreamRequest, Verdict
+from polyrelay_codex import account, chatgpt, limits
+from polyrelay_codex.stream import AccountStream
 
 NAME = "codex"
 SECTION = "codex-api-key"
 API_BASE = "https://api.openai.com/v1"
+URLS = {
+    "api": API_BASE,
+    "chatgpt": chatgpt.CHATGPT_BASE,
+    "oauth-authorize": "https://auth.openai.com/oauth/authorize",
+    "oauth-token": "https://auth.openai.com/oauth/token",
+    "oauth-device": "https://auth.openai.com/api/accounts/deviceauth",
+}
 MODELS = ("gpt-5", "gpt-5-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5-mini")
+#: Where translate_request leaves the stand-in → original map for translate_chunk.
+RESTORE = "codex.restore"
+#: The account stream's state in ``StreamState.extra``.
+STREAM = "codex.stream"
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.OPENAI_RESPONSES, urls={"api": API_BASE},
-                                                      models=[ModelInfo(m) for m in MODELS]))
+def build() -> Provider:
+    """The provider: Responses dialect, every address, the account refresh."""
+    return Provider(name=NAME, dialect=ir.OPENAI_RESPONSES, urls=dict(URLS), models=[ModelInfo(m) for m in MODELS],
+                    credential_types=(account.TYPE,), refresh=account.refresh)
+
+
+KEYS = ApiKeyProvider(NAME, SECTION, build)
+
+
+def _has_account_files(config: Config) -> bool:
+    return config.auth_path.is_dir() and any(config.auth_path.rglob("codex-*.json"))
 
 
 @hookimpl
@@ -39,11 +71,51 @@ def config_sections() -> dict[str, object]:
 
 @hookimpl
 def register_providers(config: Config) -> list[Provider]:
-    """The provider, when at least one key is configured."""
-    return KEYS.providers(config)
+    """The provider, when a key is configured or an account file exists."""
+    providers = KEYS.providers(config)
+    if not providers and _has_account_files(config):
+        providers = [build()]
+    return providers
 
 
 @hookimpl
 def config_credentials(config: Config, provider: Provider) -> list[Credential]:
     """One credential per enabled key."""
     return KEYS.credentials(config, provider)
+
+
+@hookimpl
+def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
+    """A ChatGPT account from a ``type: "codex"`` auth file."""
+    return account.credential(data, path)
+
+
+@hookimpl
+def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
+    """Accounts go to the ChatGPT backend, always streamed; keys get the core's default."""
+    if credential.kind != "oauth":
+        return None
+    body, parsed, restore = chatgpt.chatgpt_body(upstream_body(provider, request, stream=True))
+    headers = chatgpt.chatgpt_headers(credential, request.headers, parsed)
+    upstream = UpstreamRequest(url=f"{provider.url('chatgpt')}/responses", body=body, headers=headers, stream=True)
+    if restore:
+        upstream.context[RESTORE] = restore
+    return upstream
+
+
+@hookimpl
+def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem] | None:
+    """An account's stream: shortened names put back, the final output filled in (keys: the default)."""
+    if stream.credential.kind != "oauth" or not (stream.passthrough or stream.extra.get(RESTORE)):
+        return None
+    fixer = stream.extra.get(STREAM)
+    if fixer is None:
+        fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
+    return fixer.fix(stream.decoder.feed(data))
+
+
+@hookimpl
+def classify_response(provider: Provider, status: int, headers: Any, body: bytes) -> Verdict | None:
+    """Usage limits, plans without Codex and overload; the core's default for the rest."""
+    error = get_dialect(provider.dialect).decode_error(status, body)
+    return limits.classify(error, headers, body)
