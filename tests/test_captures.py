@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -30,6 +29,7 @@ from polyrelay.sse import SSEParser
 from polyrelay.testing import Recorded, Reply, Simulator, run_gateway
 from polyrelay.testing.clients import Answer, _stream_event
 from polyrelay.testing.openai_chat import chunk_frames, completion
+from polyrelay.testing.plugin import plugin_of
 
 CAPTURES = sorted((Path(__file__).parents[1] / "core/tests/fixtures/captures").glob("*.json"))
 
@@ -132,7 +132,7 @@ def upstream_plugin(root: str) -> object:
 
         return [Credential(id=f"{provider.name}#0", provider=provider.name, secret="upstream-key-123")]
 
-    return SimpleNamespace(register_providers=register_providers, config_credentials=config_credentials)
+    return plugin_of(register_providers=register_providers, config_credentials=config_credentials)
 
 
 def dialect_of(path: str) -> str:

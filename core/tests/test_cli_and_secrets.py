@@ -79,7 +79,11 @@ def test_cli_lists_plugins_models_and_credentials_without_secrets(tmp_path):
     sim.base_url = "http://127.0.0.1:9"
     config.write_text(compat_config(sim, UPSTREAM_KEYS, extra=f"auth-dir: {tmp_path}/auth"))
     plugins = run_cli("plugins")
-    assert plugins.returncode == 0 and "openai_compat" in plugins.stdout
+    assert plugins.returncode == 0
+    rows = [line.split() for line in plugins.stdout.splitlines()]
+    # Entry-point names are import names: the one a user passes to POLYRELAY_PLUGINS is the module.
+    assert ["polyrelay.openai_compat", "polyrelay", "0.1.0"] in rows, plugins.stdout
+    assert ["polyrelay.defaults", "polyrelay", "(built", "in)"] in rows, plugins.stdout
     models = run_cli("models", config=config)
     assert models.returncode == 0 and "sim" in models.stdout.split()
     creds = run_cli("credentials", "--json", config=config)

@@ -180,28 +180,25 @@ def test_sse_parser_gives_the_same_events_for_any_split(cuts):
 
 
 def test_api_key_models_accept_cliproxyapi_mappings_and_plain_names():
-    from types import SimpleNamespace
+    from polyrelay import ProviderPlugin
 
-    from polyrelay import ModelInfo, Provider
-    from polyrelay.apikeys import ApiKeyProvider
-    from polyrelay.plugins import hookimpl
+    class Foo(ProviderPlugin):
+        name = "foo"
+        dialect = ir.OPENAI_CHAT
+        urls = {"api": "http://x"}
+        models = ("foo-large",)
+        api_key_section = "foo-api-key"
 
-    keys = ApiKeyProvider("foo", "foo-api-key", lambda: Provider(
-        name="foo", dialect=ir.OPENAI_CHAT, urls={"api": "http://x"}, models=[ModelInfo("foo-large")]))
-    @hookimpl
-    def config_sections():
-        return keys.sections()
-
-    plugin = SimpleNamespace(config_sections=config_sections)
+    plugin = Foo()
     text = "foo-api-key:\n  - api-key: k1\n    models: [{name: foo-large, alias: big}, foo-small]\n"
     config, _ = load(config_text=text, environ={"POLYRELAY_PLUGINS": ""}, extra_plugins=[("foo", plugin)])
-    (provider,) = keys.providers(config)
+    (provider,) = plugin.register_providers(config)
     assert [(m.id, m.upstream_name) for m in provider.models] == [("foo-large", "foo-large"), ("big", "foo-large")]
-    (credential,) = keys.credentials(config, provider)
+    (credential,) = plugin.config_credentials(config, provider)
     assert credential.models == ["foo-large", "foo-small"]
     disabled = text.replace("api-key: k1", "api-key: k1\n    disabled: true")
     config, _ = load(config_text=disabled, environ={"POLYRELAY_PLUGINS": ""}, extra_plugins=[("foo", plugin)])
-    assert keys.providers(config) == [], "no enabled key, no provider listed"
+    assert plugin.register_providers(config) == [], "no enabled key, no provider listed"
 
 
 def test_a_mapping_where_a_string_belongs_is_an_error_not_a_stringified_dict():

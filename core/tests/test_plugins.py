@@ -11,20 +11,21 @@ from types import SimpleNamespace
 
 import pytest
 
-from polyrelay import ModelInfo, Provider, hookimpl, hookspecs, ir
-from polyrelay.plugins import PluginLoadError, bind, collect_providers, make_plugin_manager
+from polyrelay import ModelInfo, Provider, ProviderPlugin, hookimpl, hookspecs, ir
+from polyrelay.plugins import PluginLoadError, bind, call_each, collect_providers, make_plugin_manager
 from polyrelay.server import load
+from polyrelay.testing.plugin import plugin_of
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def install_fake_distribution(root: Path, name: str, module_source: str) -> None:
+def install_fake_distribution(root: Path, name: str, module_source: str, entry_point: str = "") -> None:
     """A real installed distribution (dist-info + entry point) on ``root``."""
     (root / f"{name}.py").write_text(textwrap.dedent(module_source))
     info = root / f"{name}-1.2.3.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[polyrelay]\n{name} = {name}\n")
+    (info / "entry_points.txt").write_text(f"[polyrelay]\n{entry_point or name} = {name}\n")
     importlib.invalidate_caches()
 
 
@@ -53,7 +54,7 @@ def test_allow_and_block_lists(tmp_path, monkeypatch):
     assert blocked.get_plugin("polyrelay_echo_test2") is None
     allowed = make_plugin_manager({"POLYRELAY_PLUGINS": "polyrelay_echo_test2"})
     assert allowed.get_plugin("polyrelay_echo_test2") is not None
-    assert allowed.get_plugin("openai_compat") is None, "the allow-list excludes everything else"
+    assert allowed.get_plugin("polyrelay.openai_compat") is None, "the allow-list excludes everything else"
 
 
 def test_plugin_that_fails_to_import_is_a_startup_error_naming_it(tmp_path, monkeypatch):
@@ -63,19 +64,33 @@ def test_plugin_that_fails_to_import_is_a_startup_error_naming_it(tmp_path, monk
         make_plugin_manager({})
 
 
+def test_two_distributions_with_one_entry_point_name_is_a_startup_error_naming_both(tmp_path, monkeypatch):
+    install_fake_distribution(tmp_path, "polyrelay_twin_one", GOOD_PLUGIN, entry_point="polyrelay_twin")
+    install_fake_distribution(tmp_path, "polyrelay_twin_two", GOOD_PLUGIN, entry_point="polyrelay_twin")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginLoadError, match="polyrelay_twin") as failure:
+        make_plugin_manager({})
+    assert "polyrelay_twin_one" in str(failure.value) and "polyrelay_twin_two" in str(failure.value)
+
+
+def test_entry_point_named_like_a_registered_plugin_is_an_error():
+    with pytest.raises(PluginLoadError, match=r"polyrelay\.defaults"):
+        make_plugin_manager({"POLYRELAY_PLUGINS": ""}, extra_plugins=[("polyrelay.defaults", plugin_of())])
+
+
 def test_unknown_hook_implementation_fails_check_pending():
     @hookimpl
     def translate_chunks(provider, stream, data):  # a typo of translate_chunk
         return []
 
     with pytest.raises(PluginLoadError, match="translate_chunks"):
-        make_plugin_manager({}, extra_plugins=[("typo", SimpleNamespace(translate_chunks=translate_chunks))])
+        make_plugin_manager({}, extra_plugins=[("typo", plugin_of(translate_chunks=translate_chunks))])
 
 
 def test_chunks_go_only_to_the_owning_plugin():
     calls: list[str] = []
 
-    def plugin(name: str) -> SimpleNamespace:
+    def plugin(name: str) -> object:
         @hookimpl
         def register_providers():
             return [Provider(name=name, dialect=ir.OPENAI_CHAT, urls={"api": "http://x"}, models=[ModelInfo(name)])]
@@ -85,7 +100,7 @@ def test_chunks_go_only_to_the_owning_plugin():
             calls.append(name)
             return []
 
-        return SimpleNamespace(register_providers=register_providers, translate_chunk=translate_chunk)
+        return plugin_of(register_providers=register_providers, translate_chunk=translate_chunk)
 
     pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""},
                              extra_plugins=[(f"p{i}", plugin(f"prov{i}")) for i in range(4)])
@@ -103,7 +118,7 @@ def test_provider_without_own_translate_chunk_gets_the_core_default():
         return [Provider(name="plain", dialect=ir.OPENAI_CHAT, urls={"api": "http://x"})]
 
     pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""},
-                             extra_plugins=[("plain", SimpleNamespace(register_providers=register_providers))])
+                             extra_plugins=[("plain", plugin_of(register_providers=register_providers))])
     (provider,) = collect_providers(pm, None)
     decoder = SimpleNamespace(feed=lambda data: [("fed", data)])
     assert bind(pm, provider).translate_chunk(provider=provider, stream=SimpleNamespace(decoder=decoder),
@@ -111,12 +126,12 @@ def test_provider_without_own_translate_chunk_gets_the_core_default():
 
 
 def test_two_plugins_claiming_one_provider_name_is_an_error():
-    def plugin() -> SimpleNamespace:
+    def plugin() -> object:
         @hookimpl
         def register_providers():
             return [Provider(name="same", dialect=ir.OPENAI_CHAT, urls={"api": "http://x"})]
 
-        return SimpleNamespace(register_providers=register_providers)
+        return plugin_of(register_providers=register_providers)
 
     pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""}, extra_plugins=[("a", plugin()), ("b", plugin())])
     with pytest.raises(PluginLoadError, match="same"):
@@ -137,3 +152,60 @@ def test_every_hook_spec_has_a_docstring_and_a_docs_section(name):
     assert inspect.getdoc(getattr(hookspecs, name)), f"{name} has no docstring"
     text = (DOCS / "hooks.md").read_text()
     assert re.search(rf"^##+ `{name}\(", text, re.MULTILINE), f"docs/hooks.md has no section for {name}"
+
+
+def test_per_provider_hooks_are_seen_by_pluggy_tracing():
+    """Bound per-provider calls go through pluggy, so hook-call monitoring sees every chunk."""
+
+    @hookimpl
+    def register_providers():
+        return [Provider(name="traced", dialect=ir.OPENAI_CHAT, urls={"api": "http://x"})]
+
+    @hookimpl
+    def translate_chunk(provider, stream, data):
+        return [("own", data)]
+
+    plugin = plugin_of(register_providers=register_providers, translate_chunk=translate_chunk)
+    pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""}, extra_plugins=[("traced", plugin)])
+    seen: list[tuple[str, list[str]]] = []
+    pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
+        lambda outcome, name, impls, kwargs: None,
+    )
+    (provider,) = collect_providers(pm, None)
+    assert bind(pm, provider).translate_chunk(provider=provider, stream=None, data=b"x") == [("own", b"x")]
+    assert ("register_providers", ["traced"]) in seen
+    assert seen[-1] == ("translate_chunk", ["polyrelay.defaults", "traced"])
+
+
+class TestProviderPlugin:
+    """The base class of a one-provider plugin carries its own config hooks."""
+
+    class Foo(ProviderPlugin):
+        name = "foo"
+        dialect = ir.OPENAI_CHAT
+        urls = {"api": "https://api.foo.example/v1"}
+        models = ("foo-large",)
+        api_key_section = "foo-api-key"
+
+    def test_registers_the_provider_and_one_credential_per_enabled_key(self):
+        text = ("foo-api-key:\n  - api-key: k-one\n    models: [{name: foo-large, alias: big}]\n"
+                "  - api-key: k-two\n    disabled: true\n")
+        config, pm = load(config_text=text, environ={"POLYRELAY_PLUGINS": ""}, extra_plugins=[("foo", self.Foo())])
+        (provider,) = collect_providers(pm, config)
+        assert (provider.name, provider.dialect, provider.urls) == ("foo", ir.OPENAI_CHAT, {"api": "https://api.foo.example/v1"})
+        assert [(m.id, m.upstream_name) for m in provider.models] == [("foo-large", "foo-large"), ("big", "foo-large")]
+        assert provider.plugin is pm.get_plugin("foo")
+        credentials = [c for _, cs in call_each(pm, "config_credentials", config=config, provider=provider) for c in cs]
+        assert [(c.id, c.secret) for c in credentials] == [("foo#0", "k-one")]
+
+    def test_no_enabled_key_registers_nothing(self):
+        config, pm = load(config_text="foo-api-key:\n  - api-key: k\n    disabled: true\n",
+                          environ={"POLYRELAY_PLUGINS": ""}, extra_plugins=[("foo", self.Foo())])
+        assert collect_providers(pm, config) == []
+
+    def test_overriding_a_hook_without_hookimpl_is_refused(self):
+        with pytest.raises(TypeError, match="register_providers"):
+            class Broken(self.Foo):
+                def register_providers(self, config):
+                    return []

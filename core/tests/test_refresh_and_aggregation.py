@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -23,6 +22,7 @@ from polyrelay import Credential, ModelInfo, Provider, hookimpl, ir
 from polyrelay.testing import Recorded, Reply, run_gateway
 from polyrelay.testing.clients import ask
 from polyrelay.testing.openai_chat import OpenAIChatSimulator, error_body
+from polyrelay.testing.plugin import plugin_of
 
 
 class OAuthChatSimulator(OpenAIChatSimulator):
@@ -76,7 +76,7 @@ def oauth_plugin(simulator: OAuthChatSimulator, stream_only: bool = False) -> ob
         return Credential(id=path.name, provider="oauthsim", kind="oauth", secret=data["access_token"],
                           refresh_token=data["refresh_token"], label=data.get("email", ""), path=path, data=data)
 
-    return SimpleNamespace(register_providers=register_providers, credential_from_file=credential_from_file)
+    return plugin_of(register_providers=register_providers, credential_from_file=credential_from_file)
 
 
 def write_auth_file(directory: Path) -> Path:

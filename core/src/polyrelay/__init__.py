@@ -1,19 +1,28 @@
 """polyrelay: a self-hosted LLM API gateway.
 
-The names a plugin needs are re-exported here: ``hookimpl`` to mark hook
-implementations, the provider/credential types, and the internal
-representation module ``ir``.
+Everything a provider plugin needs is importable from here: ``hookimpl``
+to mark hook implementations, :class:`ProviderPlugin` (a one-provider
+plugin with its config hooks built in), the types plugins and core hand
+each other, the internal representation ``ir``, the dialect codecs
+(``get_dialect``) and the core's default behaviour (``defaults``) to call
+from a hook of your own.  Test tools live in :mod:`polyrelay.testing`.
 """
 
 from __future__ import annotations
 
-from polyrelay import ir
-from polyrelay.plugins import hookimpl
+from polyrelay import defaults, ir, jsonutil
+from polyrelay.apikeys import ApiKeyEntry, ModelEntry, ProviderPlugin, alias_models, credentials_from_entries
+from polyrelay.config import Config
+from polyrelay.credentials import AUTH_COOLDOWN
+from polyrelay.dialects import get_dialect
+from polyrelay.plugins import PluginLoadError, hookimpl
 from polyrelay.types import (
     ClientRequest,
     Credential,
     ModelInfo,
     Provider,
+    Refresher,
+    StreamItem,
     StreamState,
     UpstreamRequest,
     Verdict,
@@ -23,15 +32,28 @@ from polyrelay.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AUTH_COOLDOWN",
+    "ApiKeyEntry",
     "ClientRequest",
+    "Config",
     "Credential",
+    "ModelEntry",
     "ModelInfo",
+    "PluginLoadError",
     "Provider",
+    "ProviderPlugin",
+    "Refresher",
+    "StreamItem",
     "StreamState",
     "UpstreamRequest",
     "Verdict",
     "__version__",
+    "alias_models",
+    "credentials_from_entries",
+    "defaults",
+    "get_dialect",
     "hookimpl",
     "ir",
+    "jsonutil",
     "redact",
 ]

@@ -1,23 +1,36 @@
-"""API-key config entries, shared by every provider that takes keys.
+"""API-key config entries and the base class of a one-provider plugin.
 
 CLIProxyAPI's ``gemini-api-key``, ``codex-api-key``, ``claude-api-key``
-lists all have this shape; a provider declares its key with
-:class:`ApiKeyEntry` as the item type and turns the entries into
-credentials with :func:`credentials_from_entries`.
+lists all have the shape of :class:`ApiKeyEntry`.  :class:`ProviderPlugin`
+is a plugin object that carries the three config hooks such a provider
+needs, so a provider that takes keys is its constants::
+
+    class Codex(ProviderPlugin):
+        name = "codex"
+        dialect = ir.OPENAI_RESPONSES
+        urls = {"api": "https://api.openai.com/v1"}
+        models = ("gpt-5", "gpt-5-codex")
+        api_key_section = "codex-api-key"
+
+    plugin = Codex()          # the entry point: polyrelay_codex = "polyrelay_codex:plugin"
+
+Hooks of its own (``classify_response``, ``credential_from_file`` …) are
+methods of the subclass marked ``@hookimpl``; they belong to the same plugin
+object, so the per-provider hooks are bound to the provider it registers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from polyrelay.plugins import hookimpl
 from polyrelay.types import Credential, ModelInfo, Provider
 
 if TYPE_CHECKING:
     from polyrelay.config import Config
-
 
 @attrs.define
 class ModelEntry:
@@ -77,39 +90,83 @@ def alias_models(entries: list[ApiKeyEntry] | None) -> list[ModelInfo]:
     return list(seen.values())
 
 
-@attrs.define
-class ApiKeyProvider:
-    """The config side of a provider that takes a ``*-api-key`` list.
+_OWN_HOOKS = ("config_sections", "register_providers", "config_credentials")
 
-    A provider plugin's three config hooks delegate here: it owns
-    ``section``, registers the provider built by ``build`` only when an
-    enabled key exists (so ``/v1/models`` lists nothing unservable), adds
-    the entries' model aliases, and turns entries into credentials.
+
+class ProviderPlugin:
+    """A plugin that registers one provider, optionally fed by a ``*-api-key`` list.
+
+    Subclass it and set the class attributes; register an instance.  The
+    provider is registered only when :meth:`serves` says so (by default:
+    an enabled key exists, so ``/v1/models`` lists nothing unservable), with
+    the entries' model aliases added.  To change what a hook does, override
+    the plain method it calls (:meth:`build_provider`, :meth:`serves`,
+    :meth:`credentials`); overriding a hook method itself without
+    ``@hookimpl`` is refused at class creation, because pluggy would then
+    silently drop the hook.
     """
 
-    name: str
-    section: str
-    build: Callable[[], Provider]
+    #: The provider's name (``Provider.name``, ``upstream-urls`` key, credential ids).
+    name: ClassVar[str]
+    #: The wire dialect the upstream speaks (``polyrelay.ir.GEMINI`` …).
+    dialect: ClassVar[str]
+    #: Upstream addresses: ``"api"`` at least (``upstream-urls`` overrides each).
+    urls: ClassVar[Mapping[str, str]]
+    #: The models served with no configuration, by upstream name.
+    models: ClassVar[tuple[str, ...]] = ()
+    #: The config key of the API-key list, or None for a provider without keys.
+    api_key_section: ClassVar[str | None] = None
 
-    def sections(self) -> dict[str, object]:
-        """For ``config_sections``."""
-        return {self.section: list[ApiKeyEntry]}
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for hook in _OWN_HOOKS:
+            method = cls.__dict__.get(hook)
+            if method is not None and not hasattr(method, "polyrelay_impl"):
+                raise TypeError(f"{cls.__name__}.{hook} overrides a hook without @hookimpl; pluggy would ignore it")
 
-    def entries(self, config: Config) -> list[ApiKeyEntry]:
-        """The enabled entries of the section."""
-        return [e for e in config.sections.get(self.section) or [] if not e.disabled]
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} plugin for provider {self.name!r}>"
 
-    def providers(self, config: Config) -> list[Provider]:
-        """For ``register_providers``."""
-        entries = self.entries(config)
-        if not entries:
+    # -- what a subclass overrides ----------------------------------------------
+
+    def key_entries(self, config: Config) -> list[ApiKeyEntry]:
+        """The enabled entries of the API-key list."""
+        if self.api_key_section is None:
             return []
-        provider = self.build()
-        provider.models = [*provider.models, *alias_models(entries)]
-        return [provider]
+        return [e for e in config.sections.get(self.api_key_section) or [] if not e.disabled]
 
-    def credentials(self, config: Config, provider: Provider) -> list[Credential]:
-        """For ``config_credentials``: ``[]`` for other providers."""
-        if provider.name != self.name:
+    def serves(self, config: Config) -> bool:
+        """Whether to register the provider at all (by default: an enabled key exists)."""
+        return bool(self.key_entries(config))
+
+    def build_provider(self, config: Config) -> Provider:
+        """The provider object: the class constants plus the key entries' aliases."""
+        return Provider(
+            name=self.name,
+            dialect=self.dialect,
+            urls=dict(self.urls),
+            models=[*(ModelInfo(m) for m in self.models), *alias_models(self.key_entries(config))],
+        )
+
+    def credentials(self, config: Config) -> list[Credential]:
+        """The config file's credentials for this provider: one per enabled key."""
+        if self.api_key_section is None:
             return []
-        return credentials_from_entries(self.name, config.sections.get(self.section))
+        return credentials_from_entries(self.name, config.sections.get(self.api_key_section))
+
+    # -- the hooks ----------------------------------------------------------------
+
+    @hookimpl
+    def config_sections(self) -> dict[str, object]:
+        """The API-key list, when the provider takes keys."""
+        return {} if self.api_key_section is None else {self.api_key_section: list[ApiKeyEntry]}
+
+    @hookimpl
+    def register_providers(self, config: Config) -> list[Provider]:
+        """The provider, when :meth:`serves`."""
+        return [self.build_provider(config)] if self.serves(config) else []
+
+    @hookimpl
+    def config_credentials(self, config: Config, provider: Provider) -> list[Credential]:
+        """:meth:`credentials` for this plugin's provider, ``[]`` for any other."""
+        return self.credentials(config) if provider.name == self.name else []

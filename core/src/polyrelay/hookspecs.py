@@ -7,10 +7,11 @@ the plugins register (:attr:`polyrelay.types.Provider.refresh`, CLI
 commands).
 
 Three hooks are *per provider*: ``translate_request``, ``translate_chunk``
-and ``classify_response``.  The core resolves, once at start, which
-implementation belongs to the plugin that registered a provider (falling
-back to the core's own dialect-driven default) and calls that function
-directly, so a streamed chunk never fans out over every installed plugin.
+and ``classify_response``.  The core narrows each, once at start, to the
+implementation of the plugin that registered a provider and the core's own
+dialect-driven default behind it (a pluggy subset hook caller, so tracing
+sees the calls), so a streamed chunk never fans out over every installed
+plugin.
 """
 
 from __future__ import annotations

@@ -1,26 +1,36 @@
 """Building the plugin manager and resolving per-provider implementations.
 
-Plugins are found through the ``polyrelay`` entry-point group.  Two
-environment variables narrow which load:
+Plugins are found through the ``polyrelay`` entry-point group.  An entry
+point's name is the import name of what it loads (``polyrelay_gemini =
+"polyrelay_gemini:plugin"``, the core's ``polyrelay.openai_compat``), so the
+name ``polyrelay plugins`` prints is one a user can also find on disk.  Two
+environment variables narrow which load, by that name:
 
-* ``POLYRELAY_PLUGINS`` — comma-separated allow-list of entry-point names;
+* ``POLYRELAY_PLUGINS`` — comma-separated allow-list;
 * ``POLYRELAY_DISABLE_PLUGINS`` — comma-separated block-list.
+
+Every hook call goes through pluggy, so ``pm.trace`` and
+``pm.add_hookcall_monitoring`` see all of them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import Any
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import pluggy
 
 from polyrelay import defaults, hookspecs
-from polyrelay.types import Provider
+from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
+
+if TYPE_CHECKING:
+    from polyrelay.config import Config
 
 ENTRY_POINT_GROUP = "polyrelay"
+DEFAULTS_NAME = "polyrelay.defaults"
 hookimpl = pluggy.HookimplMarker("polyrelay")
 
 
@@ -32,7 +42,7 @@ class PluginManager(pluggy.PluginManager):
     """pluggy's manager plus the distribution each entry-point plugin came from.
 
     pluggy records distributions only for its own loader; ours honours the
-    allow/block lists, so it keeps the record itself.
+    allow/block lists and refuses duplicate names, so it keeps the record itself.
     """
 
     def __init__(self) -> None:
@@ -47,8 +57,25 @@ def _names(value: str | None) -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
+def _origin(ep: EntryPoint) -> str:
+    dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "an unknown distribution"
+    return f"{ep.value!r} from {dist}"
+
+
+def _unique_entry_points() -> list[EntryPoint]:
+    """The group's entry points; two with one name is a start-up error naming both."""
+    seen: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        first = seen.setdefault(ep.name, ep)
+        if first is not ep and first.value != ep.value:
+            raise PluginLoadError(
+                f"two plugins are named {ep.name!r}: {_origin(first)} and {_origin(ep)}; uninstall one"
+            )
+    return list(seen.values())
+
+
 def make_plugin_manager(
-    environ: dict[str, str] | None = None, extra_plugins: list[tuple[str, object]] = ()
+    environ: Mapping[str, str] | None = None, extra_plugins: list[tuple[str, object]] | None = None
 ) -> PluginManager:
     """A plugin manager with the core's hooks, the defaults and every allowed plugin.
 
@@ -61,26 +88,40 @@ def make_plugin_manager(
 
     pm = PluginManager()
     pm.add_hookspecs(hookspecs)
-    pm.register(defaults, name="polyrelay.defaults")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    pm.register(defaults, name=DEFAULTS_NAME)
+    for ep in _unique_entry_points():
         if ep.name in block or (allow is not None and ep.name not in allow):
-            continue
-        if pm.get_plugin(ep.name) is not None:
             continue
         try:
             plugin = ep.load()
         except Exception as exc:  # any import failure is fatal and must name the plugin
             raise PluginLoadError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}") from exc
-        pm.register(plugin, name=ep.name)
+        _register(pm, plugin, ep.name)
         if ep.dist is not None:
             pm.distributions[ep.name] = (ep.dist.name, ep.dist.version)
-    for name, plugin in extra_plugins:
-        pm.register(plugin, name=name)
+    for name, plugin in extra_plugins or []:
+        _register(pm, plugin, name)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginLoadError(str(exc)) from exc
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    try:
+        hash(plugin)
+    except TypeError:
+        raise PluginLoadError(
+            f"plugin {name!r} is a {type(plugin).__name__}, which is not hashable; pluggy keeps plugins in sets "
+            "(use a module, a class instance, or polyrelay.testing.plugin_of(...) in tests)"
+        ) from None
+    if pm.get_plugin(name) is not None:
+        raise PluginLoadError(f"two plugins are named {name!r}")
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:  # the same object twice, or a malformed hook
+        raise PluginLoadError(f"plugin {name!r} cannot be registered: {exc}") from exc
 
 
 def plugin_distributions(pm: pluggy.PluginManager) -> list[tuple[str, str, str]]:
@@ -93,43 +134,51 @@ def plugin_distributions(pm: pluggy.PluginManager) -> list[tuple[str, str, str]]
     return sorted(rows)
 
 
+# -- per-provider hooks ------------------------------------------------------------
+
+
+class RequestTranslator(Protocol):
+    """``translate_request`` of one provider, the core's default behind it."""
+
+    def __call__(self, *, provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest:
+        ...
+
+
+class ChunkTranslator(Protocol):
+    """``translate_chunk`` of one provider, the core's default behind it."""
+
+    def __call__(self, *, provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem]:
+        ...
+
+
+class ResponseClassifier(Protocol):
+    """``classify_response`` of one provider, the core's default behind it."""
+
+    def __call__(self, *, provider: Provider, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
+        ...
+
+
 @attrs.define
 class Binding:
     """A provider with its own hook implementations resolved once.
 
-    The per-request and per-chunk paths call these functions directly.
+    Each field is a pluggy hook caller narrowed to two implementations: the
+    plugin's that registered the provider, then (``trylast``, and whenever
+    the plugin's returns ``None``) the core's default.  So a streamed chunk
+    never fans out over every installed plugin, and tracing still sees it.
     """
 
     provider: Provider
-    translate_request: Callable[..., Any]
-    translate_chunk: Callable[..., Any]
-    classify_response: Callable[..., Any]
+    translate_request: RequestTranslator
+    translate_chunk: ChunkTranslator
+    classify_response: ResponseClassifier
 
 
-def _caller(impl: pluggy.HookImpl) -> Callable[..., Any]:
-    """Call one implementation with keyword arguments, passing only those it declares."""
-    function, argnames = impl.function, impl.argnames
-
-    def call(**kwargs: Any) -> Any:
-        return function(*[kwargs[name] for name in argnames])
-
-    return call
-
-
-def _resolve(pm: pluggy.PluginManager, hook: str, plugin: object, default: Callable[..., Any]) -> Callable[..., Any]:
-    """The provider plugin's own implementation, falling back to the core's default."""
-    own = next(
-        (_caller(impl) for impl in getattr(pm.hook, hook).get_hookimpls() if impl.plugin is plugin),
-        None,
-    )
-    if own is None or plugin is defaults:
-        return default
-
-    def call(**kwargs: Any) -> Any:
-        result = own(**kwargs)
-        return default(**kwargs) if result is None else result
-
-    return call
+def _narrowed(pm: pluggy.PluginManager, hook: str, plugin: object) -> pluggy.HookCaller:
+    """``hook`` limited to ``plugin`` and the core's defaults."""
+    keep = {id(plugin), id(pm.get_plugin(DEFAULTS_NAME))}
+    others = [p for p in pm.get_plugins() if id(p) not in keep]
+    return pm.subset_hook_caller(hook, others)
 
 
 def bind(pm: pluggy.PluginManager, provider: Provider) -> Binding:
@@ -137,29 +186,42 @@ def bind(pm: pluggy.PluginManager, provider: Provider) -> Binding:
     plugin = provider.plugin
     return Binding(
         provider=provider,
-        translate_request=_resolve(pm, "translate_request", plugin, defaults.translate_request),
-        translate_chunk=_resolve(pm, "translate_chunk", plugin, defaults.translate_chunk),
-        classify_response=_resolve(pm, "classify_response", plugin, defaults.classify_response),
+        translate_request=_narrowed(pm, "translate_request", plugin),
+        translate_chunk=_narrowed(pm, "translate_chunk", plugin),
+        classify_response=_narrowed(pm, "classify_response", plugin),
     )
 
 
+# -- broadcast hooks with their answerers ------------------------------------------------
+
+
 def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """``(plugin name, result)`` from every implementation of ``hook``."""
-    return [(impl.plugin_name, _caller(impl)(**kwargs)) for impl in getattr(pm.hook, hook).get_hookimpls()]
+    """``(plugin name, result)`` from every implementation of ``hook``, each called through pluggy."""
+    implementers = [impl.plugin for impl in getattr(pm.hook, hook).get_hookimpls()]
+    results: list[tuple[str, Any]] = []
+    for plugin in implementers:
+        others = [p for p in pm.get_plugins() if p is not plugin]
+        answer = pm.subset_hook_caller(hook, others)(**kwargs)
+        results.append((_name_of(pm, plugin), answer[0] if answer else None))
+    return results
 
 
-def collect_providers(pm: pluggy.PluginManager, config: Any) -> list[Provider]:
+def _name_of(pm: pluggy.PluginManager, plugin: object) -> str:
+    return pm.get_name(plugin) or repr(plugin)
+
+
+def collect_providers(pm: pluggy.PluginManager, config: Config | None) -> list[Provider]:
     """Every provider the plugins register, tagged with its plugin."""
     providers: list[Provider] = []
     seen: dict[str, str] = {}
-    for impl in pm.hook.register_providers.get_hookimpls():
-        for provider in _caller(impl)(config=config) or []:
+    for plugin_name, registered in call_each(pm, "register_providers", config=config):
+        for provider in registered or []:
             if provider.name in seen:
                 raise PluginLoadError(
-                    f"provider {provider.name!r} registered by both {seen[provider.name]!r} and {impl.plugin_name!r}"
+                    f"provider {provider.name!r} registered by both {seen[provider.name]!r} and {plugin_name!r}"
                 )
-            seen[provider.name] = impl.plugin_name
-            provider.plugin = impl.plugin
+            seen[provider.name] = plugin_name
+            provider.plugin = pm.get_plugin(plugin_name)
             providers.append(provider)
     return providers
 

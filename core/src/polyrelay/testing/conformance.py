@@ -11,13 +11,14 @@ dialects.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from importlib.metadata import entry_points
 from typing import Any
 
 import aiohttp
 import pytest
 
 from polyrelay import ir
-from polyrelay.plugins import collect_providers, make_plugin_manager, plugin_distributions
+from polyrelay.plugins import ENTRY_POINT_GROUP, collect_providers, make_plugin_manager, plugin_distributions
 from polyrelay.server import load
 from polyrelay.testing.clients import TOOL_STOP, ask, tool_calls_of, tool_round_trip
 from polyrelay.testing.gateway import run_gateway
@@ -68,6 +69,12 @@ class ProviderConformance:
         plugin = next(name for name, dist, _ in rows if dist == self.distribution)
         _, pm = load(config_text="", environ={})
         assert pm.get_plugin(plugin) is not None
+
+    def test_entry_point_name_is_the_import_name(self) -> None:
+        """The name ``polyrelay plugins`` prints (and the allow/block lists take) is the module it loads."""
+        (ep,) = [ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+                 if ep.dist is not None and ep.dist.name == self.distribution]
+        assert ep.name == ep.module, f"entry point {ep.name} = {ep.value}: name it {ep.module}"
 
     async def test_model_is_listed(self, simulator: Simulator, http: aiohttp.ClientSession) -> None:
         """``GET /v1/models`` shows the provider's model."""

@@ -16,10 +16,7 @@ do all the work: ``x-api-key`` plus ``anthropic-version`` on
 
 from __future__ import annotations
 
-from polyrelay import ModelInfo, Provider, hookimpl, ir
-from polyrelay.apikeys import ApiKeyProvider
-from polyrelay.config import Config
-from polyrelay.types import Credential
+from polyrelay import ProviderPlugin, ir
 
 NAME = "claude"
 SECTION = "claude-api-key"
@@ -27,23 +24,14 @@ API_BASE = "https://api.anthropic.com"
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.ANTHROPIC, urls={"api": API_BASE},
-                                                      models=[ModelInfo(m) for m in MODELS]))
+class Claude(ProviderPlugin):
+    """Anthropic API keys; the core's defaults do the rest."""
+
+    name = NAME
+    dialect = ir.ANTHROPIC
+    urls = {"api": API_BASE}
+    models = MODELS
+    api_key_section = SECTION
 
 
-@hookimpl
-def config_sections() -> dict[str, object]:
-    """This plugin owns the ``claude-api-key`` list."""
-    return KEYS.sections()
-
-
-@hookimpl
-def register_providers(config: Config) -> list[Provider]:
-    """The provider, when at least one key is configured."""
-    return KEYS.providers(config)
-
-
-@hookimpl
-def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled key."""
-    return KEYS.credentials(config, provider)
+plugin = Claude()

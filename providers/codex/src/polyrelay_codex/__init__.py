@@ -21,15 +21,25 @@ Two kinds of credential serve the same models from one pool:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from polyrelay import ModelInfo, Provider, hookimpl, ir
-from polyrelay.apikeys import ApiKeyProvider
-from polyrelay.config import Config
+from polyrelay import (
+    ClientRequest,
+    Config,
+    Credential,
+    Provider,
+    ProviderPlugin,
+    StreamItem,
+    StreamState,
+    UpstreamRequest,
+    Verdict,
+    get_dialect,
+    hookimpl,
+    ir,
+)
 from polyrelay.defaults import upstream_body
-from polyrelay.dialects import get_dialect
-from polyrelay.types import ClientRequest, Credential, StreamItem, StreamState, UpstreamRequest, Verdict
 from polyrelay_codex import account, chatgpt, limits
 from polyrelay_codex.stream import AccountStream
 
@@ -50,72 +60,65 @@ RESTORE = "codex.restore"
 STREAM = "codex.stream"
 
 
-def build() -> Provider:
-    """The provider: Responses dialect, every address, the account refresh."""
-    return Provider(name=NAME, dialect=ir.OPENAI_RESPONSES, urls=dict(URLS), models=[ModelInfo(m) for m in MODELS],
-                    credential_types=(account.TYPE,), refresh=account.refresh)
+class Codex(ProviderPlugin):
+    """Keys through the core's defaults; accounts through the ChatGPT backend."""
+
+    name = NAME
+    dialect = ir.OPENAI_RESPONSES
+    urls = URLS
+    models = MODELS
+    api_key_section = SECTION
+
+    def serves(self, config: Config) -> bool:
+        """A key is configured, or an account file exists."""
+        auth = config.auth_path
+        return super().serves(config) or (auth.is_dir() and any(auth.rglob("codex-*.json")))
+
+    def build_provider(self, config: Config) -> Provider:
+        """The provider, claiming ``type: "codex"`` files and refreshing their tokens."""
+        provider = super().build_provider(config)
+        provider.credential_types = (account.TYPE,)
+        provider.refresh = account.refresh
+        return provider
+
+    @hookimpl
+    def credential_from_file(self, data: dict[str, Any], path: Path) -> Credential | None:
+        """A ChatGPT account from a ``type: "codex"`` auth file."""
+        return account.credential(data, path)
+
+    @hookimpl
+    def translate_request(
+        self, provider: Provider, request: ClientRequest, credential: Credential
+    ) -> UpstreamRequest | None:
+        """Accounts go to the ChatGPT backend, always streamed; keys get the core's default."""
+        if credential.kind != "oauth":
+            return None
+        body, parsed, restore = chatgpt.chatgpt_body(upstream_body(provider, request, stream=True))
+        headers = chatgpt.chatgpt_headers(credential, request.headers, parsed)
+        upstream = UpstreamRequest(url=f"{provider.url('chatgpt')}/responses", body=body, headers=headers,
+                                   stream=True)
+        if restore:
+            upstream.context[RESTORE] = restore
+        return upstream
+
+    @hookimpl
+    def translate_chunk(self, provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem] | None:
+        """An account's stream: shortened names put back, the final output filled in (keys: the default)."""
+        if stream.credential.kind != "oauth" or not (stream.passthrough or stream.extra.get(RESTORE)):
+            return None
+        fixer = stream.extra.get(STREAM)
+        if fixer is None:
+            fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
+        items: list[StreamItem] = fixer.fix(stream.decoder.feed(data))
+        return items
+
+    @hookimpl
+    def classify_response(
+        self, provider: Provider, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Verdict | None:
+        """Usage limits, plans without Codex and overload; the core's default for the rest."""
+        error = get_dialect(provider.dialect).decode_error(status, body)
+        return limits.classify(error, headers, body)
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, build)
-
-
-def _has_account_files(config: Config) -> bool:
-    return config.auth_path.is_dir() and any(config.auth_path.rglob("codex-*.json"))
-
-
-@hookimpl
-def config_sections() -> dict[str, object]:
-    """This plugin owns the ``codex-api-key`` list."""
-    return KEYS.sections()
-
-
-@hookimpl
-def register_providers(config: Config) -> list[Provider]:
-    """The provider, when a key is configured or an account file exists."""
-    providers = KEYS.providers(config)
-    if not providers and _has_account_files(config):
-        providers = [build()]
-    return providers
-
-
-@hookimpl
-def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled key."""
-    return KEYS.credentials(config, provider)
-
-
-@hookimpl
-def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
-    """A ChatGPT account from a ``type: "codex"`` auth file."""
-    return account.credential(data, path)
-
-
-@hookimpl
-def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
-    """Accounts go to the ChatGPT backend, always streamed; keys get the core's default."""
-    if credential.kind != "oauth":
-        return None
-    body, parsed, restore = chatgpt.chatgpt_body(upstream_body(provider, request, stream=True))
-    headers = chatgpt.chatgpt_headers(credential, request.headers, parsed)
-    upstream = UpstreamRequest(url=f"{provider.url('chatgpt')}/responses", body=body, headers=headers, stream=True)
-    if restore:
-        upstream.context[RESTORE] = restore
-    return upstream
-
-
-@hookimpl
-def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem] | None:
-    """An account's stream: shortened names put back, the final output filled in (keys: the default)."""
-    if stream.credential.kind != "oauth" or not (stream.passthrough or stream.extra.get(RESTORE)):
-        return None
-    fixer = stream.extra.get(STREAM)
-    if fixer is None:
-        fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
-    return fixer.fix(stream.decoder.feed(data))
-
-
-@hookimpl
-def classify_response(provider: Provider, status: int, headers: Any, body: bytes) -> Verdict | None:
-    """Usage limits, plans without Codex and overload; the core's default for the rest."""
-    error = get_dialect(provider.dialect).decode_error(status, body)
-    return limits.classify(error, headers, body)
+plugin = Codex()

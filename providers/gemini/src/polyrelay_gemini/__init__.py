@@ -26,12 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from polyrelay import ModelInfo, Provider, Verdict, hookimpl, ir, jsonutil
-from polyrelay.apikeys import ApiKeyProvider
-from polyrelay.config import Config
-from polyrelay.credentials import AUTH_COOLDOWN
-from polyrelay.dialects import get_dialect
-from polyrelay.types import Credential
+from polyrelay import AUTH_COOLDOWN, Config, Credential, ProviderPlugin, Verdict, get_dialect, hookimpl, ir, jsonutil
 
 NAME = "gemini"
 SECTION = "gemini-api-key"
@@ -41,46 +36,41 @@ MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.GEMINI, urls={"api": API_BASE},
-                                                      models=[ModelInfo(m) for m in MODELS]))
+class Gemini(ProviderPlugin):
+    """Google AI Studio keys: the core's defaults plus Google's own base-url and quota rules."""
+
+    name = NAME
+    dialect = ir.GEMINI
+    urls = {"api": API_BASE}
+    models = MODELS
+    api_key_section = SECTION
+
+    def credentials(self, config: Config) -> list[Credential]:
+        """One credential per enabled key; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
+        credentials = super().credentials(config)
+        for credential in credentials:
+            base = (credential.base_url or "").rstrip("/")
+            if base and not _VERSIONED.search(base):
+                credential.base_url = f"{base}/v1beta"
+        return credentials
+
+    @hookimpl
+    def classify_response(self, status: int, body: bytes) -> Verdict | None:
+        """Google's signals the status alone hides; ``None`` leaves the rest to the core's default."""
+        details = _details(body)
+        if status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
+            return Verdict("next", get_dialect(ir.GEMINI).decode_error(status, body), scope="credential",
+                           cooldown=AUTH_COOLDOWN)
+        quota_ids = [str(v.get("quotaId", "")) for d in details for v in d.get("violations") or []
+                     if isinstance(v, dict)]
+        if status == 429 and any("PerDay" in q for q in quota_ids):
+            error = get_dialect(ir.GEMINI).decode_error(status, body)
+            error.retry_after = _until_pacific_midnight()
+            return Verdict("next", error, scope="model", cooldown=error.retry_after)
+        return None
 
 
-@hookimpl
-def config_sections() -> dict[str, object]:
-    """This plugin owns the ``gemini-api-key`` list."""
-    return KEYS.sections()
-
-
-@hookimpl
-def register_providers(config: Config) -> list[Provider]:
-    """The provider, when at least one key is configured."""
-    return KEYS.providers(config)
-
-
-@hookimpl
-def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled key; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
-    credentials = KEYS.credentials(config, provider)
-    for credential in credentials:
-        base = (credential.base_url or "").rstrip("/")
-        if base and not _VERSIONED.search(base):
-            credential.base_url = f"{base}/v1beta"
-    return credentials
-
-
-@hookimpl
-def classify_response(status: int, body: bytes) -> Verdict | None:
-    """Google's signals the status alone hides; ``None`` leaves the rest to the core's default."""
-    details = _details(body)
-    if status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
-        return Verdict("next", get_dialect(ir.GEMINI).decode_error(status, body), scope="credential",
-                       cooldown=AUTH_COOLDOWN)
-    quota_ids = [str(v.get("quotaId", "")) for d in details for v in d.get("violations") or [] if isinstance(v, dict)]
-    if status == 429 and any("PerDay" in q for q in quota_ids):
-        error = get_dialect(ir.GEMINI).decode_error(status, body)
-        error.retry_after = _until_pacific_midnight()
-        return Verdict("next", error, scope="model", cooldown=error.retry_after)
-    return None
+plugin = Gemini()
 
 
 def _details(body: bytes) -> list[dict[str, Any]]:

@@ -21,12 +21,20 @@ things are DashScope's own:
 
 from __future__ import annotations
 
-from polyrelay import ClientRequest, ModelInfo, Provider, UpstreamRequest, Verdict, defaults, hookimpl, ir, jsonutil
-from polyrelay.apikeys import ApiKeyProvider
-from polyrelay.config import Config
-from polyrelay.credentials import AUTH_COOLDOWN
-from polyrelay.dialects import get_dialect
-from polyrelay.types import Credential
+from polyrelay import (
+    AUTH_COOLDOWN,
+    ClientRequest,
+    Credential,
+    Provider,
+    ProviderPlugin,
+    UpstreamRequest,
+    Verdict,
+    defaults,
+    get_dialect,
+    hookimpl,
+    ir,
+    jsonutil,
+)
 
 NAME = "qwen"
 SECTION = "qwen-api-key"
@@ -34,58 +42,49 @@ API_BASE = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 MODELS = ("qwen3-coder-plus", "qwen3-coder-flash", "qwen3-max", "qwen-plus")
 
 
-KEYS = ApiKeyProvider(NAME, SECTION, lambda: Provider(name=NAME, dialect=ir.OPENAI_CHAT, urls={"api": API_BASE},
-                                                      models=[ModelInfo(m) for m in MODELS]))
+class Qwen(ProviderPlugin):
+    """DashScope keys: the core's defaults plus DashScope's thinking switch and quota words."""
+
+    name = NAME
+    dialect = ir.OPENAI_CHAT
+    urls = {"api": API_BASE}
+    models = MODELS
+    api_key_section = SECTION
+
+    @hookimpl
+    def translate_request(
+        self, provider: Provider, request: ClientRequest, credential: Credential
+    ) -> UpstreamRequest | None:
+        """DashScope's thinking switch for translated requests; ``None`` (the core's default) otherwise."""
+        # A chat client's own enable_thinking travels as it sent it.
+        thinking = None if defaults.is_passthrough(provider, request) else request.decoded().thinking
+        if thinking is None:
+            return None
+        upstream = defaults.translate_request(provider, request, credential)
+        body = jsonutil.loads(upstream.body)
+        # enable_thinking is the switch these models know; reasoning_effort (newest models only) may
+        # not even come next to thinking_budget.
+        body.pop("reasoning_effort", None)
+        body["enable_thinking"] = thinking.enabled and thinking.effort != "none"
+        if body["enable_thinking"] and thinking.budget and thinking.budget > 0:
+            body["thinking_budget"] = thinking.budget
+        if body["enable_thinking"] and not upstream.stream:
+            body.update(stream=True, stream_options={"include_usage": True})
+            upstream.stream = True
+            upstream.headers["accept"] = "text/event-stream"
+        upstream.body = jsonutil.dumps(body)
+        return upstream
+
+    @hookimpl
+    def classify_response(self, status: int, body: bytes) -> Verdict | None:
+        """A spent account cools the key for every model; other answers get the core's default."""
+        if status not in (403, 429):
+            return None
+        error = get_dialect(ir.OPENAI_CHAT).decode_error(status, body)
+        # Coded quota errors are the core default's; DashScope sometimes says it only in words.
+        if "quota exceeded" not in error.message.lower():
+            return None
+        return Verdict("next", error, scope="credential", cooldown=error.retry_after or AUTH_COOLDOWN)
 
 
-@hookimpl
-def config_sections() -> dict[str, object]:
-    """This plugin owns the ``qwen-api-key`` list."""
-    return KEYS.sections()
-
-
-@hookimpl
-def register_providers(config: Config) -> list[Provider]:
-    """The provider, when at least one key is configured."""
-    return KEYS.providers(config)
-
-
-@hookimpl
-def config_credentials(config: Config, provider: Provider) -> list[Credential]:
-    """One credential per enabled key."""
-    return KEYS.credentials(config, provider)
-
-
-@hookimpl
-def translate_request(provider: Provider, request: ClientRequest, credential: Credential) -> UpstreamRequest | None:
-    """DashScope's thinking switch for translated requests; ``None`` (the core's default) otherwise."""
-    if defaults.is_passthrough(provider, request) or request.decoded().thinking is None:
-        return None  # a chat client's own enable_thinking travels as it sent it
-    thinking = request.decoded().thinking
-    # A module-level import of the default would register it as this plugin's own hook.
-    upstream = defaults.translate_request(provider, request, credential)
-    body = jsonutil.loads(upstream.body)
-    # enable_thinking is the switch these models know; reasoning_effort (newest models only) may
-    # not even come next to thinking_budget.
-    body.pop("reasoning_effort", None)
-    body["enable_thinking"] = thinking.enabled and thinking.effort != "none"
-    if body["enable_thinking"] and thinking.budget and thinking.budget > 0:
-        body["thinking_budget"] = thinking.budget
-    if body["enable_thinking"] and not upstream.stream:
-        body.update(stream=True, stream_options={"include_usage": True})
-        upstream.stream = True
-        upstream.headers["accept"] = "text/event-stream"
-    upstream.body = jsonutil.dumps(body)
-    return upstream
-
-
-@hookimpl
-def classify_response(status: int, body: bytes) -> Verdict | None:
-    """A spent account cools the key for every model; other answers get the core's default."""
-    if status not in (403, 429):
-        return None
-    error = get_dialect(ir.OPENAI_CHAT).decode_error(status, body)
-    # Coded quota errors are the core default's; DashScope sometimes says it only in words.
-    if "quota exceeded" not in error.message.lower():
-        return None
-    return Verdict("next", error, scope="credential", cooldown=error.retry_after or AUTH_COOLDOWN)
+plugin = Qwen()
