@@ -8,7 +8,6 @@ import asyncio
 import errno
 import json
 import logging
-from types import SimpleNamespace
 
 import pytest
 
@@ -152,11 +151,12 @@ def exploding_provider() -> tuple[str, object]:
     """The ``gem`` provider with a bug: building its upstream request raises."""
     name, plugin = dialect_provider("gem", ir.GEMINI, ["gem-1"])
 
-    @hookimpl
-    def translate_request(provider, request, credential):
-        raise RuntimeError("a provider bug")
+    class Exploding(type(plugin)):  # type: ignore[misc]
+        @hookimpl
+        def translate_request(self, provider, request, credential):
+            raise RuntimeError("a provider bug")
 
-    return name, SimpleNamespace(**vars(plugin), translate_request=translate_request)
+    return name, Exploding()
 
 
 @pytest.mark.parametrize("dialect", ALL)

@@ -10,18 +10,15 @@ real providers.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
 
 from polyrelay import ir, jsonutil
 from polyrelay.aggregate import response_events
-from polyrelay.apikeys import ApiKeyProvider
+from polyrelay.apikeys import ProviderPlugin
 from polyrelay.dialects import get_dialect
-from polyrelay.plugins import hookimpl
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
-from polyrelay.types import ModelInfo, Provider
 
 
 class DialectUpstream(Simulator):
@@ -65,23 +62,11 @@ def dialect_provider(name: str, dialect: str, models: list[str]) -> tuple[str, A
 
     The API base is each key's ``base-url`` (point it at a :class:`DialectUpstream`).
     """
-    keys = ApiKeyProvider(name, f"{name}-api-key", lambda: Provider(
-        name=name, dialect=dialect, urls={"api": "http://127.0.0.1:9"}, models=[ModelInfo(m) for m in models]))
-
-    @hookimpl
-    def config_sections() -> dict[str, object]:
-        return keys.sections()
-
-    @hookimpl
-    def register_providers(config: Any) -> list[Provider]:
-        return keys.providers(config)
-
-    @hookimpl
-    def config_credentials(config: Any, provider: Provider) -> list[Any]:
-        return keys.credentials(config, provider)
-
-    return name, SimpleNamespace(config_sections=config_sections, register_providers=register_providers,
-                                 config_credentials=config_credentials)
+    plugin_class = type(f"{name.title()}Plugin", (ProviderPlugin,), {
+        "name": name, "dialect": dialect, "urls": {"api": "http://127.0.0.1:9"},
+        "models": tuple(models), "api_key_section": f"{name}-api-key",
+    })
+    return name, plugin_class()
 
 
 def key_config(name: str, upstream: DialectUpstream, keys: list[str], base_path: str = "") -> str:
