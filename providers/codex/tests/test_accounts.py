@@ -282,16 +282,33 @@ async def test_usage_limit_cools_the_whole_account_until_its_reset(backend, auth
     assert tokens.count(tokens[0]) == 1, "the limited account is not asked again before its reset"
 
 
-async def test_usage_not_included_takes_the_account_off_that_model(backend, auth_dir, http):
-    backend.write_account(auth_dir, "ada@example.com", plan="free")
+async def test_usage_not_included_disables_the_account_with_the_reason(backend, auth_dir, http):
+    path = backend.write_account(auth_dir, "ada@example.com", plan="free")
     backend.write_account(auth_dir, "bob@example.com")
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(usage_not_included_reply())
-        first = await ask(http, gateway.url, ir.OPENAI_CHAT, "gpt-5-codex")
+        answers = [await ask(http, gateway.url, ir.OPENAI_CHAT, m) for m in ("gpt-5-codex", "gpt-5", "gpt-5-codex")]
         free = next(c for c in gateway.gateway.pool if c.label == "ada@example.com")
-        wait = gateway.gateway.pool.cooling_until(free, "gpt-5-codex") - time.time()
-    assert first.status == 200
-    assert wait > 3600
+        shown = gateway.gateway.pool.describe(free)
+    assert [a.status for a in answers] == [200] * 3
+    assert shown["disabled"] and "usage_not_included" in shown["disabled_reason"] and "free" in shown["disabled_reason"]
+    assert json.loads(path.read_text())["disabled"] is True
+    assert len(backend.requests) == 4, "the free account was asked once, then never again"
+
+
+async def test_a_model_the_plan_lacks_moves_on_and_stays_off_that_account(backend, auth_dir, http):
+    backend.write_account(auth_dir, "ada@example.com")
+    backend.write_account(auth_dir, "bob@example.com")
+    refusal = Reply.json({"detail": "The 'gpt-5-codex' model is not supported when using Codex with a ChatGPT "
+                                    "account."}, status=400)
+    async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
+        backend.push(refusal)
+        answer = await ask(http, gateway.url, ir.OPENAI_CHAT, "gpt-5-codex")
+        pool = gateway.gateway.pool
+        ada = next(c for c in pool if c.label == "ada@example.com")
+        waits = {m: pool.cooling_until(ada, m) - time.time() for m in ("gpt-5-codex", "gpt-5")}
+    assert answer.status == 200
+    assert waits["gpt-5-codex"] > 3600 and waits["gpt-5"] <= 0
 
 
 async def test_overload_moves_on_with_a_short_cooldown(backend, auth_dir, http):

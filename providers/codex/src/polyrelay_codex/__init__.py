@@ -25,12 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from polyrelay.accounts import LoginFlow
+from polyrelay.accounts.plugin import AccountProviderPlugin
+
 from polyrelay import (
     ClientRequest,
-    Config,
     Credential,
     Provider,
-    ProviderPlugin,
+    Refresher,
     StreamItem,
     StreamState,
     UpstreamRequest,
@@ -40,7 +42,7 @@ from polyrelay import (
     ir,
 )
 from polyrelay.defaults import upstream_body
-from polyrelay_codex import account, chatgpt, limits
+from polyrelay_codex import account, chatgpt, limits, login
 from polyrelay_codex.stream import AccountStream
 
 NAME = "codex"
@@ -60,7 +62,7 @@ RESTORE = "codex.restore"
 STREAM = "codex.stream"
 
 
-class Codex(ProviderPlugin):
+class Codex(AccountProviderPlugin):
     """Keys through the core's defaults; accounts through the ChatGPT backend."""
 
     name = NAME
@@ -68,23 +70,19 @@ class Codex(ProviderPlugin):
     urls = URLS
     models = MODELS
     api_key_section = SECTION
+    account_type = account.TYPE
 
-    def serves(self, config: Config) -> bool:
-        """A key is configured, or an account file exists."""
-        auth = config.auth_path
-        return super().serves(config) or (auth.is_dir() and any(auth.rglob("codex-*.json")))
-
-    def build_provider(self, config: Config) -> Provider:
-        """The provider, claiming ``type: "codex"`` files and refreshing their tokens."""
-        provider = super().build_provider(config)
-        provider.credential_types = (account.TYPE,)
-        provider.refresh = account.refresh
-        return provider
-
-    @hookimpl
-    def credential_from_file(self, data: dict[str, Any], path: Path) -> Credential | None:
-        """A ChatGPT account from a ``type: "codex"`` auth file."""
+    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | None:
+        """A ``type: "codex"`` file (CLIProxyAPI's fields; the account id from the id token if missing)."""
         return account.credential(data, path)
+
+    def refresher(self) -> Refresher:
+        """The form-body refresh with Codex's client id, rotating refresh tokens."""
+        return account.refresh
+
+    def login_flow(self) -> LoginFlow:
+        """``polyrelay login codex`` (browser, or ``--device``)."""
+        return login.login_flow(URLS)
 
     @hookimpl
     def translate_request(

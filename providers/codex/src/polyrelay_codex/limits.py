@@ -3,8 +3,12 @@
 * 429 ``usage_limit_reached``: the account's 5-hour or weekly window is
   spent, for every model; it comes back at ``resets_at`` (else after
   ``resets_in_seconds``), so the whole account cools until then.
-* ``usage_not_included``: the plan does not include this model family; the
-  account stays off that family with the backend's reason.
+* ``usage_not_included``: the plan does not include Codex usage.  Every model
+  the ChatGPT backend serves is Codex usage, so the account can serve none:
+  it is disabled with the backend's reason (shown by ``polyrelay
+  credentials``, kept in its file) until the user logs in again.
+* 400 "The '<model>' model is not supported when using Codex with a ChatGPT
+  account": that one model stays off the account for a day.
 * 503 ``server_is_overloaded`` / ``slow_down``, or "Selected model is at
   capacity": nobody's fault; a short cooldown and the next account.
 * ``x-codex-primary-*`` / ``x-codex-secondary-*`` headers on every answer:
@@ -29,7 +33,7 @@ log = logging.getLogger("polyrelay.codex")
 OVERLOAD_COOLDOWN = 15.0
 #: When a usage limit names no reset (never seen, but a guess must be bounded).
 USAGE_LIMIT_FALLBACK = 15 * 60.0
-#: How long an account stays off a model family its plan does not include.
+#: How long an account stays off a model its plan does not serve.
 NOT_INCLUDED_COOLDOWN = 24 * 3600.0
 OVERLOAD_CODES = frozenset({"server_is_overloaded", "slow_down"})
 WARN_AT_PERCENT = 90.0
@@ -69,11 +73,6 @@ def windows(headers: Mapping[str, str], now: float | None = None) -> dict[str, W
             resets_at = now + after
         found[name] = Window(used, int(minutes) if minutes is not None else None, resets_at)
     return found
-
-
-def model_family(model: str) -> str:
-    """The family a plan includes or not: the Codex models, or the general ones."""
-    return "codex" if "codex" in model else "general"
 
 
 def _error_object(body: bytes) -> dict[str, Any]:
@@ -116,7 +115,9 @@ def classify(error: ir.ErrorInfo, headers: Mapping[str, str], body: bytes) -> Ve
         return Verdict("next", limited, scope="credential", cooldown=seconds)
     if kind == "usage_not_included" or err.get("type") == "usage_not_included":
         refused = attrs.evolve(error, kind="permission", code="usage_not_included")
-        return Verdict("next", refused, scope="model", cooldown=NOT_INCLUDED_COOLDOWN)
+        plan = err.get("plan_type")
+        reason = f"usage_not_included: {error.message}" + (f" (plan: {plan})" if isinstance(plan, str) else "")
+        return Verdict("next", refused, scope="credential", disable=reason)
     if error.status == 400 and NOT_FOR_ACCOUNT in (error.message or ""):
         # The account's plan lacks the model; another account or a key may have it.
         return Verdict("next", attrs.evolve(error, kind="permission"), scope="model", cooldown=NOT_INCLUDED_COOLDOWN)

@@ -30,10 +30,12 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from polyrelay.accounts import rfc3339
 
 from polyrelay import jsonutil
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
-from polyrelay_codex.account import file_name, rfc3339
+from polyrelay_codex.account import file_name
+from polyrelay_codex.simulator.oauth import DEVICE_PATH, CodexAuthServer, Identity
 from polyrelay_codex.simulator.responses import _tool_problem, error_body, sse_frames, stream_events
 
 #: Parameters of the public API the backend refuses (wire notes: each gets its own 400).
@@ -53,6 +55,11 @@ def _b64(data: dict[str, Any]) -> str:
 def make_jwt(claims: dict[str, Any]) -> str:
     """An unsigned JWT carrying ``claims`` (the gateway reads claims, it cannot check OpenAI's signature)."""
     return f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{_b64(claims)}.c2lt"
+
+
+def identity_token(identity: Identity) -> str:
+    """The id token of an identity."""
+    return id_token(identity.email, identity.account_id, identity.plan)
 
 
 def id_token(email: str, account_id: str, plan: str = "plus", user_id: str = "user-sim") -> str:
@@ -141,7 +148,7 @@ class Account:
 
 
 class ChatGPTSimulator(Simulator):
-    """``POST /backend-api/codex/responses`` (the ``chatgpt`` base is ``{root}/backend-api/codex``)."""
+    """The backend at ``{root}/backend-api/codex`` and auth.openai.com (:attr:`auth`) on the same root."""
 
     def __init__(self, models: frozenset[str] = MODELS, reply_text: str = "Hello from the ChatGPT simulator.",
                  reasoning_text: str = "**Greeting** The user wants a hello.") -> None:
@@ -151,39 +158,50 @@ class ChatGPTSimulator(Simulator):
         self.reasoning_text = reasoning_text
         #: Access token → account; the OAuth side issues tokens into it.
         self.tokens: dict[str, Account] = {}
-        #: Access tokens past their life (answered 401 ``token_expired``).
-        self.expired: set[str] = set()
+        #: auth.openai.com: login, refresh, deviceauth; every token it issues works here.
+        self.auth = CodexAuthServer(on_token=self._issued, id_token=identity_token)
+
+    def _issued(self, access_token: str, identity: Identity) -> None:
+        self.tokens[access_token] = Account(identity.account_id, identity.plan)
 
     @property
     def chatgpt_base(self) -> str:
         """What ``upstream-urls: {codex: {chatgpt: ...}}`` is set to."""
         return f"{self.base_url}/backend-api/codex"
 
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every address of the provider, pointing here."""
+        return {"chatgpt": self.chatgpt_base, "oauth-authorize": f"{self.base_url}/oauth/authorize",
+                "oauth-token": f"{self.base_url}/oauth/token", "oauth-device": f"{self.base_url}{DEVICE_PATH}"}
+
     def routes(self) -> list[web.RouteDef]:
-        """The Responses endpoint of the backend."""
-        return [web.post("/backend-api/codex/responses", self.handle)]
+        """The Responses endpoint of the backend, and auth.openai.com's."""
+        return [web.post("/backend-api/codex/responses", self.handle), *self.auth.routes()]
 
     def add_token(self, access_token: str, account: Account) -> None:
         """Accept ``access_token`` for ``account`` from now on."""
         self.tokens[access_token] = account
+        self.auth.access_tokens.add(access_token)
 
     def write_account(self, auth_dir: Path, email: str, plan: str = "plus", expires_in: float = 3600.0,
                       **fields: Any) -> Path:
-        """A CLIProxyAPI ``codex-*.json`` file in ``auth_dir`` for a new account this backend accepts."""
-        account_id = f"acct-{secrets.token_hex(6)}"
-        access = f"at-{secrets.token_hex(16)}"
-        self.add_token(access, Account(account_id, plan))
+        """A CLIProxyAPI ``codex-*.json`` file in ``auth_dir`` for a new account, its tokens live here."""
+        identity = Identity(email, f"acct-{secrets.token_hex(6)}", plan)
+        key = f"file-{email}"
+        self.auth.identities[key] = identity
+        access, refresh = self.auth.seed(key)
         path = auth_dir / file_name(email, plan)
-        data = {"type": "codex", "id_token": id_token(email, account_id, plan), "access_token": access,
-                "refresh_token": f"rt-{secrets.token_hex(16)}", "account_id": account_id, "email": email,
+        data = {"type": "codex", "id_token": identity_token(identity), "access_token": access,
+                "refresh_token": refresh, "account_id": identity.account_id, "email": email,
                 "last_refresh": rfc3339(time.time()), "expired": rfc3339(time.time() + expires_in), **fields}
         path.write_text(json.dumps(data))
         return path
 
-    def config(self, auth_dir: Path, extra: str = "", **urls: str) -> str:
-        """Config YAML serving the accounts of ``auth_dir`` from this backend (``urls``: other addresses)."""
-        lines = [f"auth-dir: {auth_dir}", "upstream-urls:", "  codex:", f"    chatgpt: {self.chatgpt_base}"]
-        lines += [f"    {name.replace('_', '-')}: {url}" for name, url in urls.items()]
+    def config(self, auth_dir: Path, extra: str = "") -> str:
+        """Config YAML serving the accounts of ``auth_dir`` from here (login, refresh and backend)."""
+        lines = [f"auth-dir: {auth_dir}", "upstream-urls:", "  codex:"]
+        lines += [f"    {name}: {url}" for name, url in self.urls.items()]
         return "\n".join(lines) + f"\n{extra}\n"
 
     def account_of(self, recorded: Recorded) -> Account | None:
@@ -202,7 +220,7 @@ class ChatGPTSimulator(Simulator):
         """The token, the account header, then the body rules, in the backend's words."""
         auth = recorded.headers.get("authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
-        if token in self.expired or token not in self.tokens:
+        if token not in self.tokens or not self.auth.valid(token):
             return Reply.json(error_body("Provided authentication token is expired. Please try signing in again.",
                                          "invalid_request_error", "token_expired"), status=401)
         account = self.tokens[token]
