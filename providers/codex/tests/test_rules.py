@@ -118,3 +118,15 @@ def test_claims_and_file_name():
     assert claims("not-a-jwt").account_id == ""
     assert file_name("ada@example.com", "pro") == "codex-ada@example.com-pro.json"
     assert file_name("a/b@x", "") == "codex-a_b@x.json"
+
+
+def test_the_device_login_waits_fifteen_minutes_unless_told_otherwise():
+    from polyrelay.accounts.login import flow_parser
+    from polyrelay_codex import URLS
+    from polyrelay_codex.login import login_flow
+
+    flow = login_flow(URLS)
+    assert flow.device is not None and flow.device.limit == 15 * 60
+    assert flow_parser(flow).parse_args(["--device"]).timeout is None, "the command falls back to the flow's limit"
+    assert flow.browser is not None and flow.browser.redirect_uri() == "http://localhost:1455/auth/callback"
+    assert flow.browser.redirect_uri(1456) == "http://localhost:1456/auth/callback"
