@@ -213,6 +213,8 @@ class Gateway:
                 return Outcome(error=error)
             finally:
                 client.upstream_seconds += time.perf_counter() - sent
+            binding.observe_response(provider=provider, credential=credential, status=response.status,
+                                     headers=response.headers)
             if response.status < 300:
                 return await self._deliver(binding, credential, client, response, upstream)
             sent = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -275,9 +276,11 @@ async def test_usage_limit_cools_the_whole_account_until_its_reset(backend, auth
         pool = gateway.gateway.pool
         limited = next(c for c in pool if c.label == "ada@example.com")
         waits = {m: pool.cooling_until(limited, m) - resets_at for m in ("gpt-5", "gpt-5-codex", "gpt-5-mini")}
+        shown = pool.describe(limited)["cooldown"]
     assert [a.status for a in answers] == [200] * len(answers) and all(a.terminal for a in answers)
     assert not any(a.stream_error for a in answers)
     assert all(abs(w) < 5 for w in waits.values()), waits
+    assert "usage_limit_reached" in shown["reason"] and "plus" in shown["reason"]
     tokens = [r.headers["authorization"] for r in backend.requests]
     assert tokens.count(tokens[0]) == 1, "the limited account is not asked again before its reset"
 
@@ -321,3 +324,19 @@ async def test_overload_moves_on_with_a_short_cooldown(backend, auth_dir, http):
         waits = sorted(pool.cooling_until(c, MODEL) - time.time() for c in pool)
     assert answer.status == 200
     assert waits[0] <= 0 < waits[1] <= 15
+
+
+async def test_usage_headers_are_kept_per_account_and_90_percent_warns_once(backend, auth_dir, http, caplog):
+    path = backend.write_account(auth_dir, "ada@example.com")
+    token = json.loads(path.read_text())["access_token"]
+    backend.tokens[token].used = (95.0, 20.0)
+    with caplog.at_level(logging.WARNING, logger="polyrelay.codex"):
+        async with run_gateway(backend.config(auth_dir)) as gateway:
+            for stream in (False, True, False):
+                assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=stream)).status == 200
+            (account,) = list(gateway.gateway.pool)
+            quota = gateway.gateway.pool.describe(account)["quota"]
+    assert quota["primary"]["used_percent"] == 95 and quota["primary"]["window_minutes"] == 300
+    assert quota["secondary"]["used_percent"] == 20 and quota["secondary"]["resets_at"] > time.time()
+    warnings = [r.getMessage() for r in caplog.records if "ada@example.com" in r.getMessage()]
+    assert len(warnings) == 1 and "95%" in warnings[0]

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from polyrelay import ir
-from polyrelay.types import Verdict
+from polyrelay.types import Credential, Verdict
 from polyrelay_codex import chatgpt, limits, names
 from polyrelay_codex.account import claims, file_name
 from polyrelay_codex.simulator import id_token
@@ -77,16 +77,16 @@ def test_usage_windows_from_headers():
 
 
 def test_usage_book_warns_once_per_window(caplog):
-    book = limits.UsageBook()
+    account = Credential(id="codex-a.json", provider="codex", secret="at-x", kind="oauth", label="ada@example.com")
     high = {"x-codex-primary-used-percent": "91", "x-codex-primary-window-minutes": "300"}
     with caplog.at_level(logging.WARNING, logger="polyrelay.codex"):
         for _ in range(3):
-            book.record("codex-a.json", "ada@example.com", high)
-        book.record("codex-a.json", "ada@example.com", {"x-codex-primary-used-percent": "5"})
-        book.record("codex-a.json", "ada@example.com", high)
+            limits.record_usage(account, high)
+        limits.record_usage(account, {"x-codex-primary-used-percent": "5"})
+        limits.record_usage(account, high)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2 and "ada@example.com" in warnings[0] and "300-minute" in warnings[0]
-    assert book.accounts["codex-a.json"]["primary"].used_percent == 91
+    assert account.quota["primary"]["used_percent"] == 91
 
 
 @pytest.mark.parametrize(("err", "expected"), [

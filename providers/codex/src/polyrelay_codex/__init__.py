@@ -25,9 +25,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from polyrelay.accounts import LoginFlow
-from polyrelay.accounts.plugin import AccountProviderPlugin
-
 from polyrelay import (
     ClientRequest,
     Credential,
@@ -41,6 +38,8 @@ from polyrelay import (
     hookimpl,
     ir,
 )
+from polyrelay.accounts import LoginFlow
+from polyrelay.accounts.plugin import AccountProviderPlugin
 from polyrelay.defaults import upstream_body
 from polyrelay_codex import account, chatgpt, limits, login
 from polyrelay_codex.stream import AccountStream
@@ -109,6 +108,12 @@ class Codex(AccountProviderPlugin):
             fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
         items: list[StreamItem] = fixer.fix(stream.decoder.feed(data))
         return items
+
+    @hookimpl
+    def observe_response(self, credential: Credential, headers: Mapping[str, str]) -> None:
+        """The ``x-codex-*`` usage windows of every answer, kept on the account."""
+        if credential.kind == "oauth":
+            limits.record_usage(credential, headers)
 
     @hookimpl
     def classify_response(

@@ -26,7 +26,7 @@ import attrs
 
 from polyrelay import ir, jsonutil
 from polyrelay.dialects import openai_errors
-from polyrelay.types import Verdict
+from polyrelay.types import Credential, Verdict
 
 log = logging.getLogger("polyrelay.codex")
 
@@ -112,7 +112,7 @@ def classify(error: ir.ErrorInfo, headers: Mapping[str, str], body: bytes) -> Ve
             message = f"{message} (plan: {plan})"
         limited = attrs.evolve(error, status=429, kind="rate_limit", code="usage_limit_reached",
                                message=message, retry_after=seconds)
-        return Verdict("next", limited, scope="credential", cooldown=seconds)
+        return Verdict("next", limited, scope="credential", cooldown=seconds, reason=f"usage_limit_reached: {message}")
     if kind == "usage_not_included" or err.get("type") == "usage_not_included":
         refused = attrs.evolve(error, kind="permission", code="usage_not_included")
         plan = err.get("plan_type")
@@ -120,34 +120,27 @@ def classify(error: ir.ErrorInfo, headers: Mapping[str, str], body: bytes) -> Ve
         return Verdict("next", refused, scope="credential", disable=reason)
     if error.status == 400 and NOT_FOR_ACCOUNT in (error.message or ""):
         # The account's plan lacks the model; another account or a key may have it.
-        return Verdict("next", attrs.evolve(error, kind="permission"), scope="model", cooldown=NOT_INCLUDED_COOLDOWN)
+        return Verdict("next", attrs.evolve(error, kind="permission"), scope="model", cooldown=NOT_INCLUDED_COOLDOWN,
+                       reason=error.message)
     if kind in OVERLOAD_CODES or "at capacity" in (error.message or ""):
         busy = attrs.evolve(error, status=503 if error.status < 500 else error.status, kind="overloaded")
-        return Verdict("next", busy, scope="model", cooldown=OVERLOAD_COOLDOWN)
+        return Verdict("next", busy, scope="model", cooldown=OVERLOAD_COOLDOWN, reason="overloaded")
     return None
 
 
-@attrs.define
-class UsageBook:
-    """The latest windows of every account, and which ones were already warned about."""
+def record_usage(credential: Credential, headers: Mapping[str, str]) -> dict[str, Window]:
+    """Keep an answer's windows on ``credential.quota``; log once when one passes 90 %.
 
-    accounts: dict[str, dict[str, Window]] = attrs.field(factory=dict)
-    #: (account, window) pairs above the mark; cleared when a new window starts below it.
-    _warned: set[tuple[str, str]] = attrs.field(factory=set)
-
-    def record(self, credential_id: str, label: str, headers: Mapping[str, str]) -> dict[str, Window]:
-        """Keep an answer's windows for the account; log once when one passes 90 %."""
-        seen = windows(headers)
-        if not seen:
-            return {}
-        self.accounts.setdefault(credential_id, {}).update(seen)
-        for name, window in seen.items():
-            key = (credential_id, name)
-            if window.used_percent < WARN_AT_PERCENT:
-                self._warned.discard(key)
-            elif key not in self._warned:
-                self._warned.add(key)
-                length = f"{window.window_minutes}-minute" if window.window_minutes else name
-                log.warning("codex account %s has used %.0f%% of its %s window", label, window.used_percent,
-                            length)
-        return seen
+    "Once" per window: the mark is remembered with the window and forgotten
+    when a new window starts below it.
+    """
+    seen = windows(headers)
+    for name, window in seen.items():
+        high = window.used_percent >= WARN_AT_PERCENT
+        warned = high and bool(credential.quota.get(name, {}).get("warned"))
+        if high and not warned:
+            length = f"{window.window_minutes}-minute" if window.window_minutes else name
+            log.warning("codex account %s has used %.0f%% of its %s window", credential.label,
+                        window.used_percent, length)
+        credential.quota[name] = {**attrs.asdict(window), "warned": high}
+    return seen
