@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
-from polyrelay.accounts import pkce_challenge
 
+from polyrelay.accounts import pkce_challenge
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import ask
 from polyrelay.testing.gateway import free_port
@@ -161,3 +161,19 @@ async def test_device_login_gives_up_at_its_time_limit(backend, tmp_path):
     assert code != 0 and ("expired" in err or "timed out" in err)
     assert stored(tmp_path) == []
     assert backend.auth.device_logins, "never approved"
+
+
+async def test_pasted_redirect_when_the_callback_cannot_reach_the_command(backend, tmp_path):
+    """A browser on another machine: the user pastes the address it ended on."""
+    backend.auth.next_identity = Identity("cy@example.com", "acct-cy", "team")
+    command = await Command.start(write_config(tmp_path, backend), "--no-browser", "--port", str(free_port()))
+    url = await command.line_with("response_type=code")
+    async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as response:
+        landed = response.headers["location"]
+    assert command.process.stdin is not None
+    command.process.stdin.write(f"{landed}\n".encode())
+    await command.process.stdin.drain()
+    code, out, err = await command.finish()
+    assert code == 0, err
+    assert str(tmp_path / "auth" / "codex-cy@example.com-team.json") in out
+    assert json.loads((tmp_path / "auth" / "codex-cy@example.com-team.json").read_text())["account_id"] == "acct-cy"
