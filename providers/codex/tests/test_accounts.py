@@ -29,7 +29,7 @@ from polyrelay_codex.simulator import (
 from polyrelay_codex.simulator.chatgpt import function_call_reply
 
 MODEL = "gpt-5"
-CAPTURES = Path("/work/shared/captures")
+CAPTURES = Path(__file__).parents[3] / "core/tests/fixtures/captures"
 HELLO = [{"role": "user", "content": "Say hello."}]
 READ_TOOL = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
 
