@@ -22,11 +22,13 @@ from polyrelay_codex import chatgpt, names
 from polyrelay_codex.simulator import (
     ChatGPTSimulator,
     ResponsesSimulator,
+    failed_stream_reply,
     overloaded_reply,
     usage_limit_reply,
     usage_not_included_reply,
 )
-from polyrelay_codex.simulator.chatgpt import function_call_reply
+from polyrelay_codex.simulator.chatgpt import backend_events, function_call_reply
+from polyrelay_codex.simulator.responses import sse_frames
 
 MODEL = "gpt-5"
 CAPTURES = Path(__file__).parents[3] / "core/tests/fixtures/captures"
@@ -340,3 +342,27 @@ async def test_usage_headers_are_kept_per_account_and_90_percent_warns_once(back
     assert quota["secondary"]["used_percent"] == 20 and quota["secondary"]["resets_at"] > time.time()
     warnings = [r.getMessage() for r in caplog.records if "ada@example.com" in r.getMessage()]
     assert len(warnings) == 1 and "95%" in warnings[0]
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["eof-without-final-event", "connection-dropped"])
+async def test_a_stream_ending_before_its_terminal_event_is_an_error_not_an_answer(backend, auth_dir, http, cut):
+    """A non-stream client gets an error, never the half an answer that arrived (and the next account is tried)."""
+    backend.write_account(auth_dir, "ada@example.com")
+    frames = sse_frames(backend_events({"model": MODEL}, ["Hello", " there"], ["Thinking."])[:-1])
+    backend.push(Reply.sse(frames, cut_after=len(frames) - 1) if cut else Reply.sse(frames))
+    async with run_gateway(backend.config(auth_dir, extra="request-retry: 0")) as gateway:
+        answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+    assert answer.status == 502 and "Hello" not in json.dumps(answer.body), answer.body
+
+
+@pytest.mark.parametrize("dialect", [ir.OPENAI_RESPONSES, ir.ANTHROPIC])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_failed_first_event_inside_a_200_fails_over_silently(backend, auth_dir, http, dialect, stream):
+    backend.write_account(auth_dir, "ada@example.com")
+    backend.write_account(auth_dir, "bob@example.com")
+    async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
+        backend.push(failed_stream_reply("server_is_overloaded"))
+        answer = await ask(http, gateway.url, dialect, MODEL, stream=stream)
+    assert answer.status == 200 and answer.terminal and not answer.stream_error, answer.body
+    assert answer.text == backend.reply_text
+    assert len({r.headers["authorization"] for r in backend.requests}) == 2
