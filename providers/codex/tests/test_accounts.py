@@ -366,3 +366,17 @@ async def test_failed_first_event_inside_a_200_fails_over_silently(backend, auth
     assert answer.status == 200 and answer.terminal and not answer.stream_error, answer.body
     assert answer.text == backend.reply_text
     assert len({r.headers["authorization"] for r in backend.requests}) == 2
+
+
+async def test_a_usage_limit_as_the_first_event_cools_the_account_until_its_reset(backend, auth_dir, http):
+    backend.write_account(auth_dir, "ada@example.com")
+    backend.write_account(auth_dir, "bob@example.com")
+    async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
+        backend.push(failed_stream_reply("usage_limit_reached", message="The usage limit has been reached",
+                                         resets_in_seconds=5400))
+        answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
+        pool = gateway.gateway.pool
+        ada = next(c for c in pool if c.label == "ada@example.com")
+        wait = pool.cooling_until(ada, "gpt-5-mini") - time.time()
+    assert answer.status == 200 and answer.terminal and not answer.stream_error
+    assert 5300 < wait <= 5400, "the whole account, for the reset the failure named"

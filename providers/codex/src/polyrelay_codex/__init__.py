@@ -117,11 +117,11 @@ class Codex(AccountProviderPlugin):
 
     @hookimpl
     def classify_response(
-        self, provider: Provider, status: int, headers: Mapping[str, str], body: bytes
+        self, provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
     ) -> Verdict | None:
         """Usage limits, plans without Codex and overload; the core's default for the rest."""
-        error = get_dialect(provider.dialect).decode_error(status, body)
-        return limits.classify(error, headers, body)
+        decoded = error or get_dialect(provider.dialect).decode_error(status, body)
+        return limits.classify(decoded, headers, body)
 
 
 plugin = Codex()

@@ -83,8 +83,14 @@ def _error_object(body: bytes) -> dict[str, Any]:
     return openai_errors.error_source(data) if isinstance(data, dict) else {}
 
 
-def usage_limit_reset(err: Mapping[str, Any], headers: Mapping[str, str], now: float | None = None) -> float:
-    """Seconds until a spent account comes back: ``resets_at``, else ``resets_in_seconds``, else a spent window."""
+def usage_limit_reset(err: Mapping[str, Any], headers: Mapping[str, str], now: float | None = None,
+                      hint: float | None = None) -> float:
+    """Seconds until a spent account comes back.
+
+    ``resets_at``, else ``resets_in_seconds``, else ``hint`` (the codec's
+    reading of an in-stream error, whose re-encoded body no longer holds
+    them), else the reset of a spent window in the headers.
+    """
     now = time.time() if now is None else now
     resets_at = err.get("resets_at")
     if isinstance(resets_at, (int, float)) and not isinstance(resets_at, bool):
@@ -92,6 +98,8 @@ def usage_limit_reset(err: Mapping[str, Any], headers: Mapping[str, str], now: f
     resets_in = err.get("resets_in_seconds")
     if isinstance(resets_in, (int, float)) and not isinstance(resets_in, bool):
         return max(0.0, float(resets_in))
+    if hint is not None:
+        return max(0.0, hint)
     spent = [w.resets_at for w in windows(headers, now).values() if w.used_percent >= 100 and w.resets_at]
     return max(0.0, max(spent) - now) if spent else USAGE_LIMIT_FALLBACK
 
@@ -105,7 +113,7 @@ def classify(error: ir.ErrorInfo, headers: Mapping[str, str], body: bytes) -> Ve
     err = _error_object(body)
     kind = error.code or err.get("type") or err.get("code")
     if kind == "usage_limit_reached" or err.get("type") == "usage_limit_reached":
-        seconds = usage_limit_reset(err, headers)
+        seconds = usage_limit_reset(err, headers, hint=error.retry_after)
         plan = err.get("plan_type")
         message = error.message or "usage limit reached"
         if isinstance(plan, str):

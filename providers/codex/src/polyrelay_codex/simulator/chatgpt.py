@@ -30,9 +30,9 @@ from typing import Any
 
 import attrs
 from aiohttp import web
-from polyrelay.accounts import rfc3339
 
 from polyrelay import jsonutil
+from polyrelay.accounts import rfc3339
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 from polyrelay_codex.account import file_name
 from polyrelay_codex.simulator.oauth import DEVICE_PATH, CodexAuthServer, Identity
@@ -109,11 +109,15 @@ def overloaded_reply() -> Reply:
 
 
 def failed_stream_reply(code: str = "server_is_overloaded", model: str = "gpt-5",
-                        message: str = "Our servers are currently overloaded. Please try again later.") -> Reply:
-    """A 200 stream whose first meaningful event is ``response.failed`` (after created / in_progress)."""
+                        message: str = "Our servers are currently overloaded. Please try again later.",
+                        **error: Any) -> Reply:
+    """A 200 stream whose first meaningful event is ``response.failed`` (after created / in_progress).
+
+    ``error`` adds fields to the failure's ``error`` object (``resets_in_seconds`` for a usage limit).
+    """
     response = {"id": f"resp_sim{next(_ids):040x}", "object": "response", "created_at": int(time.time()),
                 "status": "in_progress", "model": model, "output": [], "error": None}
-    failed = {**response, "status": "failed", "error": {"code": code, "message": message}}
+    failed = {**response, "status": "failed", "error": {"code": code, "message": message, **error}}
     events = [{"type": "response.created", "response": response},
               {"type": "response.in_progress", "response": response},
               {"type": "response.failed", "response": failed}]
