@@ -380,3 +380,17 @@ async def test_a_usage_limit_as_the_first_event_cools_the_account_until_its_rese
         wait = pool.cooling_until(ada, "gpt-5-mini") - time.time()
     assert answer.status == 200 and answer.terminal and not answer.stream_error
     assert 5300 < wait <= 5400, "the whole account, for the reset the failure named"
+
+
+async def test_priority_spends_subscriptions_before_keys(backend, auth_dir, http):
+    """Keys at priority -1 serve only while every account rests; accounts and keys are one pool."""
+    backend.write_account(auth_dir, "ada@example.com")
+    async with ResponsesSimulator(keys={"sk-proj-fallback"}) as public:
+        keys = f"codex-api-key:\n  - api-key: sk-proj-fallback\n    base-url: {public.api_base}\n    priority: -1\n"
+        async with run_gateway(backend.config(auth_dir, extra=keys)) as gateway:
+            first = [await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL) for _ in range(3)]
+            backend.push(usage_limit_reply(resets_in=3600))
+            after = [await ask(http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(2)]
+    assert [a.status for a in first + after] == [200] * 5 and all(a.terminal for a in after)
+    assert len(backend.requests) == 4, "three answers and the usage limit from the account"
+    assert len(public.requests) == 2, "the key took over only when the account was spent"
