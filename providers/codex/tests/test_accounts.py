@@ -394,3 +394,14 @@ async def test_priority_spends_subscriptions_before_keys(backend, auth_dir, http
     assert [a.status for a in first + after] == [200] * 5 and all(a.terminal for a in after)
     assert len(backend.requests) == 4, "three answers and the usage limit from the account"
     assert len(public.requests) == 2, "the key took over only when the account was spent"
+
+
+async def test_simulator_refuses_names_over_64_characters(backend, auth_dir, http):
+    stored = json.loads(backend.write_account(auth_dir, "ada@example.com").read_text())
+    headers = {"authorization": f"Bearer {stored['access_token']}", "chatgpt-account-id": stored["account_id"]}
+    body = {"model": MODEL, "stream": True, "store": False, "input": "hi",
+            "tools": [{"type": "function", "name": "t" * 65, "parameters": READ_TOOL}]}
+    async with http.post(f"{backend.chatgpt_base}/responses", json=body, headers=headers) as response:
+        answer = await response.json()
+    assert response.status == 400 and answer["error"]["param"] == "tools[0].name"
+    assert "string too long" in answer["error"]["message"]

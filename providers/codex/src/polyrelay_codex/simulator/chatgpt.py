@@ -38,7 +38,10 @@ from polyrelay_codex.account import file_name
 from polyrelay_codex.simulator.oauth import DEVICE_PATH, CodexAuthServer, Identity
 from polyrelay_codex.simulator.responses import _tool_problem, error_body, sse_frames, stream_events
 
-#: Parameters of the public API the backend refuses (wire notes: each gets its own 400).
+# The backend's facts are written out here, not imported from the provider, so a fact the
+# provider gets wrong fails a test instead of agreeing with itself.
+
+#: Parameters of the public API the backend refuses (each gets its own 400).
 UNSUPPORTED = ("max_output_tokens", "max_completion_tokens", "temperature", "top_p", "truncation", "user",
                "prompt_cache_retention", "safety_identifier", "stream_options", "previous_response_id")
 MODELS = frozenset({"gpt-5", "gpt-5-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5-mini"})
@@ -250,20 +253,15 @@ class ChatGPTSimulator(Simulator):
         if body.get("model") not in self.models:
             return detail_reply(400, f"The '{body.get('model')}' model is not supported when using Codex with a "
                                      "ChatGPT account.")
-        for index, tool in enumerate(body.get("tools") or []):
-            name = tool.get("name") if isinstance(tool, dict) else None
-            if isinstance(name, str) and len(name) > LIMIT:
-                return Reply.json(error_body(f"Invalid 'tools[{index}].name': string too long. Expected a string "
-                                             f"with maximum length {LIMIT}, but got a string with length "
-                                             f"{len(name)} instead.", "invalid_request_error",
-                                             "string_above_max_length", f"tools[{index}].name"), status=400)
-        for index, item in enumerate(body.get("input") or []):
-            call_id = item.get("call_id") if isinstance(item, dict) else None
-            if isinstance(call_id, str) and len(call_id) > LIMIT:
-                return Reply.json(error_body(f"Invalid 'input[{index}].call_id': string too long. Expected a string "
-                                             f"with maximum length {LIMIT}, but got a string with length "
-                                             f"{len(call_id)} instead.", "invalid_request_error",
-                                             "string_above_max_length", f"input[{index}].call_id"), status=400)
+        fields = [(f"tools[{i}].name", t.get("name")) for i, t in enumerate(body.get("tools") or [])
+                  if isinstance(t, dict)]
+        fields += [(f"input[{i}].call_id", t.get("call_id")) for i, t in enumerate(body.get("input") or [])
+                   if isinstance(t, dict)]
+        for where, value in fields:
+            if isinstance(value, str) and len(value) > LIMIT:
+                return Reply.json(error_body(f"Invalid '{where}': string too long. Expected a string with maximum "
+                                             f"length {LIMIT}, but got a string with length {len(value)} instead.",
+                                             "invalid_request_error", "string_above_max_length", where), status=400)
         return _tool_problem(body)
 
     def default_reply(self, recorded: Recorded) -> Reply:
