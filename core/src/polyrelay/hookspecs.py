@@ -148,8 +148,8 @@ def observe_response(provider: Provider, credential: Credential, status: int, he
     or delivered, only for the implementation of the plugin that registered
     ``provider``.  For bookkeeping the rest of the request does not depend
     on: the usage windows a subscription backend reports on every answer,
-    kept on ``credential.quota`` (``polyrelay credentials --json`` shows
-    it).  Returns nothing; keep it cheap, it runs on every attempt.
+    kept on ``credential.quota`` (part of ``Pool.describe``).  Returns
+    nothing; keep it cheap, it runs on every attempt.
     """
 
 

@@ -75,7 +75,8 @@ class Credential:
     disabled: bool = False
     #: Why it is disabled (kept in the auth file as ``disabled_reason``).
     disabled_reason: str = ""
-    #: What the upstream last said about this account's usage windows (``observe_response``); not persisted.
+    #: What the upstream last said about this account's usage windows (``observe_response``); in
+    #: ``Pool.describe``, not persisted.
     quota: dict[str, Any] = attrs.field(factory=dict)
     path: Path | None = None
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
