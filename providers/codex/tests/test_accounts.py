@@ -405,3 +405,22 @@ async def test_simulator_refuses_names_over_64_characters(backend, auth_dir, htt
         answer = await response.json()
     assert response.status == 400 and answer["error"]["param"] == "tools[0].name"
     assert "string too long" in answer["error"]["message"]
+
+
+async def test_codex_cli_first_turn_capture_through_a_model_alias(backend, auth_dir, http):
+    """Codex CLI's first turn (custom grammar tool, tool_search, web_search) as sent; only the model is renamed."""
+    backend.write_account(auth_dir, "ada@example.com")
+    capture = json.loads((CAPTURES / "codex.json").read_text())
+    raw = json.dumps(capture["body"]).encode()
+    headers = {name: value for name, value in capture["headers"]
+               if name not in ("authorization", "host", "content-length")}
+    config = backend.config(auth_dir, extra="model-aliases:\n  gpt-5.5: gpt-5.1-codex\n")
+    async with run_gateway(config) as gateway, \
+            http.post(f"{gateway.url}/v1/responses", data=raw, headers=headers) as response:
+        streamed = await response.read()
+    assert response.status == 200, streamed
+    (sent,) = backend.requests
+    assert sent.body == raw.replace(b'"model": "gpt-5.5"', b'"model": "gpt-5.1-codex"')
+    final = [json.loads(e.data) for e in SSEParser().feed(streamed)][-1]
+    assert final["type"] == "response.completed" and final["response"]["model"] == "gpt-5.5"
+    assert final["response"]["output"], "the final response carries the items the backend left out"
