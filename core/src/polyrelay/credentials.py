@@ -279,6 +279,7 @@ class Pool:
             "label": credential.label,
             "disabled": credential.disabled,
             "disabled_reason": credential.disabled_reason or None,
+            "quota": credential.quota or None,
             "priority": credential.priority,
             "cooldown": left(state.cooldown),
             "model_cooldowns": {m: left(c) for m, c in state.models.items() if left(c)},

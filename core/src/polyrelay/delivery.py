@@ -27,7 +27,7 @@ from polyrelay.passthrough import PassthroughDecoder, model_patch
 from polyrelay.plugins import Binding
 from polyrelay.results import JSON, Complete, Stream
 from polyrelay.streaming import UPSTREAM_ERRORS, FrameWriter, StreamPump, client_stream, deadline_error, opening
-from polyrelay.types import ClientRequest, Credential, StreamItem, StreamState
+from polyrelay.types import ClientRequest, Credential, StreamItem, StreamState, UpstreamRequest
 from polyrelay.unwrap import Unwrap, UnwrappingDecoder
 from polyrelay.upstream import BodyReader
 
@@ -133,14 +133,16 @@ def choose(attempt: Attempt, upstream_stream: bool) -> Delivery:
 
 
 async def deliver(
-    attempt: Attempt, response: aiohttp.ClientResponse, upstream_stream: bool, keepalive: float,
-    unwrap: Unwrap | None = None,
+    attempt: Attempt, response: aiohttp.ClientResponse, upstream: UpstreamRequest, keepalive: float
 ) -> Complete | Stream | ir.ErrorInfo:
     """The client's result for a 2xx upstream answer, or the error that makes it a failed attempt.
 
-    ``unwrap`` (:attr:`UpstreamRequest.unwrap`) takes an upstream's envelope
-    off the body, or off each SSE payload, before anything else reads it.
+    ``upstream`` is the request that was sent: whether it asked for a stream,
+    its ``unwrap`` (an upstream's envelope taken off the body, or off each SSE
+    payload, before anything else reads it) and the ``context`` its stream's
+    ``translate_chunk`` finds in ``extra``.
     """
+    upstream_stream, unwrap = upstream.stream, upstream.unwrap
     delivery = choose(attempt, upstream_stream)
     reader = BodyReader(response)
     timeouts = attempt.timeouts
@@ -152,7 +154,8 @@ async def deliver(
     if unwrap is not None:
         decoder = UnwrappingDecoder(decoder, unwrap)
     state = StreamState(client=request, provider=attempt.binding.provider, credential=attempt.credential,
-                        decoder=decoder, passthrough=isinstance(delivery, PassThrough))
+                        decoder=decoder, passthrough=isinstance(delivery, PassThrough),
+                        extra=dict(upstream.context))
     pump = StreamPump(reader, state, attempt.binding.translate_chunk, idle=timeouts.idle_seconds or None,
                       total_at=total_at)
     if not request.stream:
@@ -226,7 +229,9 @@ async def _aggregate(attempt: Attempt, pump: StreamPump) -> Complete | ir.ErrorI
     finally:
         pump.close()
         attempt.upstream_seconds += time.perf_counter() - started
-    if collector.error is not None and not collector.response.parts:
+    if collector.error is not None:
+        # Nothing has reached the client: a stream that broke off, or ended without its final
+        # event, is a failed attempt to retry elsewhere, never a truncated answer passed as whole.
         return collector.error
     result = collector.result()
     result.model = request.model

@@ -258,9 +258,10 @@ class Gateway:
                 return Tried(error, Verdict("next", error))
             finally:
                 attempt.upstream_seconds += time.perf_counter() - sent
+            binding.observe_response(provider=provider, credential=credential, status=response.status,
+                                     headers=response.headers)
             if response.status < 300:
-                result = await deliver(attempt, response, upstream.stream, self.config.streaming.keepalive_seconds,
-                                       upstream.unwrap)
+                result = await deliver(attempt, response, upstream, self.config.streaming.keepalive_seconds)
                 if isinstance(result, ir.ErrorInfo):
                     return self._classify(attempt, result.status, {}, result)
                 return result

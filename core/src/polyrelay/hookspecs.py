@@ -141,6 +141,19 @@ def classify_response(
 
 
 @hookspec
+def observe_response(provider: Provider, credential: Credential, status: int, headers: Mapping[str, str]) -> None:
+    """Take note of what an upstream answer's headers say about a credential.
+
+    Called for every upstream answer, any status, before it is classified
+    or delivered, only for the implementation of the plugin that registered
+    ``provider``.  For bookkeeping the rest of the request does not depend
+    on: the usage windows a subscription backend reports on every answer,
+    kept on ``credential.quota`` (part of ``Pool.describe``).  Returns
+    nothing; keep it cheap, it runs on every attempt.
+    """
+
+
+@hookspec
 def login_flows() -> list[LoginFlow]:
     """Declare how ``polyrelay login <provider>`` logs in to your accounts.
 

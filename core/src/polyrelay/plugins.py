@@ -160,6 +160,14 @@ class ResponseClassifier(Protocol):
         ...
 
 
+class ResponseObserver(Protocol):
+    """``observe_response`` of one provider (no default: most providers observe nothing)."""
+
+    def __call__(self, *, provider: Provider, credential: Credential, status: int,
+                 headers: Mapping[str, str]) -> Any:
+        ...
+
+
 @attrs.define
 class Binding:
     """A provider with its own hook implementations resolved once.
@@ -174,6 +182,7 @@ class Binding:
     translate_request: RequestTranslator
     translate_chunk: ChunkTranslator
     classify_response: ResponseClassifier
+    observe_response: ResponseObserver
 
 
 def _narrowed(pm: pluggy.PluginManager, hook: str, plugin: object) -> pluggy.HookCaller:
@@ -191,6 +200,7 @@ def bind(pm: pluggy.PluginManager, provider: Provider) -> Binding:
         translate_request=_narrowed(pm, "translate_request", plugin),
         translate_chunk=_narrowed(pm, "translate_chunk", plugin),
         classify_response=_narrowed(pm, "classify_response", plugin),
+        observe_response=_narrowed(pm, "observe_response", plugin),
     )
 
 

@@ -75,6 +75,9 @@ class Credential:
     disabled: bool = False
     #: Why it is disabled (kept in the auth file as ``disabled_reason``).
     disabled_reason: str = ""
+    #: What the upstream last said about this account's usage windows (``observe_response``); in
+    #: ``Pool.describe``, not persisted.
+    quota: dict[str, Any] = attrs.field(factory=dict)
     path: Path | None = None
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -106,6 +109,9 @@ class UpstreamRequest:
     headers: dict[str, str] = attrs.field(factory=dict, repr=False)
     method: str = "POST"
     stream: bool = False
+    #: State for this attempt's stream: the core copies it into ``StreamState.extra``
+    #: (a provider that rewrote names on the way up finds its map there on the way back).
+    context: dict[str, Any] = attrs.field(factory=dict, repr=False)
     #: For upstreams that wrap their dialect's answer in an envelope: applied to a
     #: complete success body and to every SSE ``data:`` payload before a codec or a
     #: pass-through client sees it (see :mod:`polyrelay.unwrap`).  None: no envelope.

@@ -1,4 +1,4 @@
-"""A fake of OpenAI's Responses API as an API-key holder meets it (wire notes §2.3, §3.4).
+"""A fake of OpenAI's Responses API as an API-key holder meets it.
 
 ``POST /v1/responses`` on loopback.  Like OpenAI it checks the bearer key
 (401, "You didn't provide an API key" / ``invalid_api_key``), then the body:
@@ -63,8 +63,8 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
 def error_reply(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
                 param: str | None = None, **headers: str) -> Reply:
     """An error answer with OpenAI's ``x-request-id`` header."""
-    return Reply.json(error_body(message, type_, code, param), status=status,
-                      x_request_id=f"req_sim{next(_ids):024x}", **headers)
+    wire = {"x-request-id": f"req_sim{next(_ids):024x}", **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return Reply(status=status, body=error_body(message, type_, code, param), headers=wire)
 
 
 def rate_limit_reply(seconds: float = 1.5, retry_after: int | None = None, model: str = "gpt-5") -> Reply:
@@ -213,7 +213,8 @@ def _tool_problem(body: dict[str, Any]) -> Reply | None:
                                f"string that matches the pattern '{_TOOL_NAME.pattern}'.", code="invalid_value",
                                param=f"tools[{index}].name")
     calls: set[str] = set()
-    history = body.get("input") if isinstance(body.get("input"), list) and not body.get("previous_response_id") else []
+    given = body.get("input")
+    history: list[Any] = given if isinstance(given, list) and not body.get("previous_response_id") else []
     for item in history:
         kind = item.get("type") if isinstance(item, dict) else None
         if kind in ("function_call", "custom_tool_call"):
