@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PACKAGES := -e ./core -e ./providers/gemini -e ./providers/codex -e ./providers/qwen -e ./providers/claude
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench bench-smoke clean
+.PHONY: serve test test-packages lint bench bench-smoke clean
 
 $(STAMP): core/pyproject.toml $(wildcard providers/*/pyproject.toml) requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q $(ARGS)
 
+# Each provider alone in a fresh venv (.venvs/<name>) with only core: proves `pip install ./core ./providers/<name>`.
+test-packages:
+	PYTHON=$(PYTHON) scripts/test-packages $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -32,4 +36,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke $(ARGS)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venvs
