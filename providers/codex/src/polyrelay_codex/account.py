@@ -22,6 +22,8 @@ from typing import Any
 
 import aiohttp
 import attrs
+
+from polyrelay import Credential, Provider, jsonutil
 from polyrelay.accounts import (
     OAuthRefresh,
     RefreshRejected,
@@ -31,8 +33,6 @@ from polyrelay.accounts import (
     rfc3339,
     standard_refresh_fields,
 )
-
-from polyrelay import Credential, Provider, jsonutil
 
 TYPE = "codex"
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"

@@ -24,10 +24,10 @@ from typing import Any
 
 import attrs
 from aiohttp import web
-from polyrelay.accounts import pkce_pair
-from polyrelay.testing.oauth import Grant, OAuthServer
 
 from polyrelay import jsonutil
+from polyrelay.accounts import pkce_pair
+from polyrelay.testing.oauth import Grant, OAuthServer
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 SCOPE = "openid email profile offline_access"
