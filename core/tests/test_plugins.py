@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -209,3 +211,57 @@ class TestProviderPlugin:
             class Broken(self.Foo):
                 def register_providers(self, config):
                     return []
+
+
+STRICT_MODE_SUITE = '''
+import json
+
+import pytest
+
+from polyrelay.testing import Reply
+from polyrelay.testing.conformance import ProviderConformance
+from polyrelay.testing.fixtures import compat_config
+from polyrelay.testing.openai_chat import chunk_frames, completion, error_body
+
+
+class TestOutsideTheWorkspace(ProviderConformance):
+    provider_name = "sim"
+    distribution = "polyrelay"
+    model = "sim"
+    expected_text = "Hello from the simulator."
+    simulator_fixture = "polyrelay_chat_upstream"
+
+    def config_text(self, simulator):
+        return compat_config(simulator, ["sk-test-a", "sk-test-b"])
+
+    def rate_limit_reply(self):
+        return Reply.json(error_body("Rate limit reached. Please try again in 2s.", "requests",
+                                     "rate_limit_exceeded"), status=429)
+
+    def tool_call_reply(self, name, arguments, stream):
+        if stream:
+            return Reply.sse(chunk_frames("sim-model", [], tool_calls=[("call_1", name, [json.dumps(arguments)])]))
+        calls = [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
+        return Reply.json(completion("sim-model", None, calls, finish_reason="tool_calls"))
+
+
+def test_the_kit_injects_no_unprefixed_fixture(request):
+    for name in ("http", "chat_upstream", "simulator"):
+        with pytest.raises(pytest.FixtureLookupError):
+            request.getfixturevalue(name)
+'''
+
+
+def test_conformance_suite_runs_in_strict_mode_outside_the_workspace(tmp_path):
+    """A plugin author's own project: strict asyncio mode, no workspace conftest or ini, only the installed kit."""
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
+    (tmp_path / "test_outside.py").write_text(STRICT_MODE_SUITE)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestWarning",
+         "test_outside.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.fullmatch(r"\d+ passed in .*", summary) and "error" not in summary, summary

@@ -4,11 +4,13 @@
 * :mod:`polyrelay.testing.openai_chat` — an OpenAI-compatible upstream;
 * :func:`run_gateway` — the real gateway on an ephemeral loopback port;
 * :mod:`polyrelay.testing.conformance` — tests a provider plugin inherits;
-* pytest fixtures (``gateway``, ``chat_upstream``) registered as a pytest plugin.
+* :func:`plugin_of` — loose hook functions as one plugin object;
+* pytest fixtures (``polyrelay_http``, ``polyrelay_chat_upstream``) registered as a pytest plugin.
 """
 
 from polyrelay.testing.gateway import RunningGateway, run_gateway
 from polyrelay.testing.openai_chat import OpenAIChatSimulator
+from polyrelay.testing.plugin import plugin_of
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
-__all__ = ["OpenAIChatSimulator", "Recorded", "Reply", "RunningGateway", "Simulator", "run_gateway"]
+__all__ = ["OpenAIChatSimulator", "Recorded", "Reply", "RunningGateway", "Simulator", "plugin_of", "run_gateway"]

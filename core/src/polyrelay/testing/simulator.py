@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar, Literal, Self
 
 import attrs
 from aiohttp import web
@@ -66,15 +67,49 @@ class Reply:
 
 
 class Simulator:
-    """Base simulator: override :meth:`default_reply` and :meth:`routes`."""
+    """Base simulator: override :meth:`routes`, :meth:`check` and :meth:`default_reply`.
 
-    def __init__(self) -> None:
+    It owns what every upstream checks first: the keys it accepts (``None``
+    accepts any) and the models it serves (``None`` serves any).  Set
+    :attr:`key_header` to where the upstream reads its key; :meth:`key_problem`
+    then says whether a request's key is missing or unknown, and the subclass
+    answers that in its upstream's own words.
+    """
+
+    #: ``"authorization"`` reads ``Authorization: Bearer <key>``; any other name reads that header whole.
+    key_header: ClassVar[str] = "authorization"
+
+    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None) -> None:
+        self.keys: set[str] | None = None if keys is None else set(keys)
+        self.models: set[str] | None = None if models is None else set(models)
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.disconnects: list[float] = []
         self.active = 0
         self.base_url = ""
         self._runner: web.AppRunner | None = None
+
+    # -- what every upstream checks ----------------------------------------------
+
+    def presented_key(self, recorded: Recorded) -> str:
+        """The key the request carries where :attr:`key_header` says (``""`` when none)."""
+        value = recorded.headers.get(self.key_header, "")
+        if self.key_header != "authorization":
+            return value
+        return value[7:] if value.startswith("Bearer ") else ""
+
+    def key_problem(self, recorded: Recorded) -> Literal["missing", "unknown"] | None:
+        """``"missing"`` or ``"unknown"`` when the upstream would refuse the key, else ``None``."""
+        if self.keys is None:
+            return None
+        key = self.presented_key(recorded)
+        if not key:
+            return "missing"
+        return None if key in self.keys else "unknown"
+
+    def serves(self, model: str) -> bool:
+        """Whether the upstream serves ``model``."""
+        return self.models is None or model in self.models
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -100,7 +135,7 @@ class Simulator:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> Simulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

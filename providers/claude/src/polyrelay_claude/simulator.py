@@ -23,6 +23,7 @@ import base64
 import hashlib
 import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -242,10 +243,11 @@ def body_problem(body: Any) -> str | None:
 class AnthropicSimulator(Simulator):
     """``POST /v1/messages`` (the API base is the root URL itself)."""
 
-    def __init__(self, keys: set[str] | None = None, reply_text: str = "Hello from the Claude simulator.",
+    key_header = "x-api-key"
+
+    def __init__(self, keys: Iterable[str] | None = None, reply_text: str = "Hello from the Claude simulator.",
                  thinking_text: str = "The user wants a greeting.") -> None:
-        super().__init__()
-        self.keys = keys
+        super().__init__(keys)
         self.reply_text = reply_text
         self.thinking_text = thinking_text
 
@@ -260,10 +262,10 @@ class AnthropicSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """Authentication, version header and body validation, in Anthropic's order and words."""
-        key = recorded.headers.get("x-api-key")
-        if self.keys is not None and not key:
+        problem = self.key_problem(recorded)
+        if problem == "missing":
             return error_reply(401, "authentication_error", "x-api-key header is required")
-        if self.keys is not None and key not in self.keys:
+        if problem == "unknown":
             return error_reply(401, "authentication_error", "invalid x-api-key")
         version = recorded.headers.get("anthropic-version")
         if not version:

@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -261,12 +262,10 @@ def body_problem(body: Any, models: set[str] | None) -> Reply | None:
 class ResponsesSimulator(Simulator):
     """``POST /v1/responses`` (API base ``{root}/v1``)."""
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None,
                  reply_text: str = "Hello from the Responses simulator.",
                  reasoning_text: str = "**Greeting** The user wants a hello.") -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.reasoning_text = reasoning_text
 
@@ -281,12 +280,12 @@ class ResponsesSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """The bearer key, then the body, in OpenAI's words."""
-        auth = recorded.headers.get("authorization", "")
-        key = auth[7:] if auth.startswith("Bearer ") else ""
-        if self.keys is not None and not key:
+        problem = self.key_problem(recorded)
+        if problem == "missing":
             return error_reply(401, "You didn't provide an API key. You need to provide your API key in an "
                                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
-        if self.keys is not None and key not in self.keys:
+        if problem == "unknown":
+            key = self.presented_key(recorded)
             return error_reply(401, f"Incorrect API key provided: {_redacted(key)}. You can find your API key at "
                                "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
         try:

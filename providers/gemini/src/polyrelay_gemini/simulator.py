@@ -279,12 +279,12 @@ def function_call_reply(model: str, name: str, args: dict[str, Any], stream: boo
 class GeminiSimulator(Simulator):
     """``/v1beta/models/{model}:{generateContent|streamGenerateContent}``."""
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    key_header = "x-goog-api-key"
+
+    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None,
                  reply_text: str = "Hello from the Gemini simulator.",
                  thought_text: str = "The user would like a greeting.", crlf: bool = False) -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.thought_text = thought_text
         self.crlf = crlf
@@ -298,19 +298,23 @@ class GeminiSimulator(Simulator):
         """The two generate methods, model in the path."""
         return [web.post("/v1beta/models/{target}", self.handle)]
 
+    def presented_key(self, recorded: Recorded) -> str:
+        """Google takes the key in ``x-goog-api-key`` or the ``key`` query parameter."""
+        return super().presented_key(recorded) or recorded.query.get("key", "")
+
     def check(self, recorded: Recorded) -> Reply | None:
         """Key, method, model and body, in Google's order and words."""
-        key = recorded.headers.get("x-goog-api-key") or recorded.query.get("key")
-        if self.keys is not None and not key:
+        problem = self.key_problem(recorded)
+        if problem == "missing":
             return status_reply(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers "
                                 "without established identity). Please use API Key or other form of API consumer "
                                 "identity to call this API.")
-        if self.keys is not None and key not in self.keys:
+        if problem == "unknown":
             return _api_key_invalid()
         model, _, action = recorded.path.rsplit("/", 1)[-1].partition(":")
         if action not in ("generateContent", "streamGenerateContent"):
             return status_reply(404, "NOT_FOUND", f"Method not found: {action or model}")
-        if self.models is not None and model not in self.models:
+        if not self.serves(model):
             return status_reply(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta, or is not "
                                 "supported for generateContent. Call ListModels to see the list of available "
                                 "models and their supported methods.")

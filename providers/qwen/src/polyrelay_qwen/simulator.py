@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -171,12 +172,10 @@ def body_problem(body: Any, models: set[str] | None) -> Reply | None:
 class DashScopeSimulator(Simulator):
     """``POST /compatible-mode/v1/chat/completions`` (API base ``{root}/compatible-mode/v1``)."""
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None,
                  reply_text: str = "Hello from the DashScope simulator.",
                  reasoning_text: str = "The user asks for a greeting, so greet.") -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.reasoning_text = reasoning_text
 
@@ -191,8 +190,7 @@ class DashScopeSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """The bearer key, then the body, in DashScope's words."""
-        auth = recorded.headers.get("authorization", "")
-        if self.keys is not None and (not auth.startswith("Bearer ") or auth[7:] not in self.keys):
+        if self.key_problem(recorded):
             return error_reply(401, "Incorrect API key provided. ", "invalid_request_error", "invalid_api_key")
         try:
             body = recorded.json()
