@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import math
 import time
@@ -18,15 +17,17 @@ from typing import Any
 
 import pluggy
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from polyrelay import ir, jsonutil
+from polyrelay import ir, jsonutil, secrets
 from polyrelay.config import Config
 from polyrelay.gateway import Gateway, error_response, model_not_found
-from polyrelay.routing import ModelNotFound
+from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
+from polyrelay.routing import InvalidModelName, ModelNotFound
 from polyrelay.types import ClientRequest
 
 log = logging.getLogger("polyrelay.app")
@@ -87,28 +88,8 @@ class BodyTooLarge(Exception):
     pass
 
 
-def dialect_for(request: Request) -> str:
-    """Which dialect a request speaks, from its path (and headers for /v1/models)."""
-    path = request.url.path
-    if path.startswith("/v1/messages"):
-        return ir.ANTHROPIC
-    if path.startswith("/v1/chat"):
-        return ir.OPENAI_CHAT
-    if path.startswith("/v1/responses"):
-        return ir.OPENAI_RESPONSES
-    if path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path):
-        return ir.GEMINI
-    if "anthropic-version" in request.headers:
-        return ir.ANTHROPIC
-    return ir.OPENAI_CHAT
-
-
-def client_key(request: Request) -> str | None:
-    """The API key a client presented, in whichever place its SDK puts it."""
-    auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return request.headers.get("x-api-key") or request.headers.get("x-goog-api-key") or request.query_params.get("key")
+class BodyTooSlow(Exception):
+    pass
 
 
 #: The one field each dialect cannot do without, and the types it may have.
@@ -148,12 +129,14 @@ class App:
         self._keys = [k.encode() for k in config.api_keys]
         self._body_limit = int(config.max_body_mb * 1024 * 1024)
         self._refresher: asyncio.Task[None] | None = None
+        secrets.register([*self.gateway.pool.secrets(), *config.api_keys])
 
     def starlette(self) -> Starlette:
         """The ASGI application."""
         routes = [
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/status", self.status, methods=["GET"]),
             Route("/v1/messages", self.anthropic_messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
             Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
@@ -164,7 +147,8 @@ class App:
             Route("/v1beta/models/{target:path}", self.gemini, methods=["POST", "GET"]),
             Route("/v1/models/{target:path}", self.gemini, methods=["POST", "GET"]),
         ]
-        return Starlette(routes=routes, lifespan=self.lifespan)
+        return Starlette(routes=routes, lifespan=self.lifespan, middleware=[Middleware(Guard, config=self.config)],
+                         exception_handlers={404: http_error, 405: http_error})
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -181,14 +165,7 @@ class App:
     # -- plumbing --------------------------------------------------------------
 
     def _authorized(self, request: Request) -> bool:
-        if not self._keys:
-            return True
-        presented = (client_key(request) or "").encode()
-        # Compare against every key so the time taken says nothing about which matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(presented, key)
-        return matched
+        return not self._keys or matching_key(client_key(request), self._keys) is not None
 
     def _reject(self, request: Request) -> Response:
         return error_response(
@@ -199,15 +176,22 @@ class App:
     async def _read_json(self, request: Request) -> tuple[bytes, dict[str, Any]]:
         size = 0
         parts = []
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._body_limit:
-                raise BodyTooLarge
-            parts.append(chunk)
+        deadline = self.config.client_limits.body_seconds or None
+        try:
+            async with asyncio.timeout(deadline):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self._body_limit:
+                        raise BodyTooLarge
+                    parts.append(chunk)
+        except TimeoutError:
+            raise BodyTooSlow from None
         body = b"".join(parts)
         data = jsonutil.loads(body)
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
+        if jsonutil.too_deep(body, data):
+            raise ValueError(f"the body nests deeper than {jsonutil.MAX_DEPTH} levels")
         return body, data
 
     async def _client_request(self, request: Request, dialect: str) -> ClientRequest | Response:
@@ -219,11 +203,16 @@ class App:
         except BodyTooLarge:
             limit = f"{self.config.max_body_mb:g} MB"
             return error_response(dialect, ir.ErrorInfo(413, f"request body exceeds {limit}", kind="request_too_large"))
+        except BodyTooSlow:
+            seconds = f"{self.config.client_limits.body_seconds:g}"
+            return error_response(dialect, ir.ErrorInfo(408, f"the request body did not arrive within {seconds}s"))
         except ValueError as exc:
             return error_response(dialect, ir.ErrorInfo(400, f"malformed JSON body: {exc}", kind="invalid_request"))
         model = data.get("model")
         if dialect != ir.GEMINI and (not isinstance(model, str) or not model):
             return error_response(dialect, ir.ErrorInfo(400, "the 'model' field must be a non-empty string"))
+        if dialect != ir.GEMINI and (invalid := self._model_problem(str(model))):
+            return error_response(dialect, invalid)
         stream = data.get("stream", False)
         if not isinstance(stream, bool):
             return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
@@ -239,6 +228,14 @@ class App:
             headers=request.headers,
             query=request.query_params,
         )
+
+    def _model_problem(self, model: str) -> ir.ErrorInfo | None:
+        """A 400 for a name that cannot be a model name, before it is routed anywhere."""
+        try:
+            self.gateway.router.check_name(model)
+        except InvalidModelName as exc:
+            return ir.ErrorInfo(400, f"invalid model name {model!r}: {exc.reason}", code="invalid_model")
+        return None
 
     async def _serve(self, request: Request, client: ClientRequest) -> Response:
         """Run the gateway, cancelling the upstream if the client leaves first."""
@@ -274,7 +271,13 @@ class App:
         return JSONResponse({"name": "polyrelay", "status": "ok"})
 
     async def healthz(self, request: Request) -> Response:
-        """Liveness: the process serves HTTP."""
+        """Liveness: the process serves HTTP (nothing more, to anyone)."""
+        return JSONResponse({"status": "ok"})
+
+    async def status(self, request: Request) -> Response:
+        """``GET /status``: provider and credential counts, for clients with a key."""
+        if not self._authorized(request):
+            return self._reject(request)
         return JSONResponse({"status": "ok", "providers": len(self.gateway.bindings),
                              "credentials": len(self.gateway.pool)})
 
@@ -302,6 +305,8 @@ class App:
             return self._reject(request)
         target = request.path_params["target"]
         model, _, action = target.partition(":")
+        if invalid := self._model_problem(model):
+            return error_response(ir.GEMINI, invalid)
         if request.method == "GET":
             return self._gemini_model(model)
         if action not in ("generateContent", "streamGenerateContent", "countTokens"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ class RoutingConfig:
 
 
 @attrs.define
+class ClientLimits:
+    """What one client may hold of the gateway (see docs/architecture.md, "The guard")."""
+
+    #: Deadline for reading a whole request body; 0 turns it off.
+    body_seconds: float = 60.0
+    #: Requests in flight per client key (per address without ``api-keys``); 0 = no cap.
+    concurrent_requests: int = 64
+
+
+@attrs.define
 class Config:
     """Everything the core reads from ``config.yaml``."""
 
@@ -70,6 +81,9 @@ class Config:
     max_body_mb: float = 32.0
     #: Serve on a non-loopback address even though ``api-keys`` is empty.
     allow_unauthenticated_remote: bool = False
+    client_limits: ClientLimits = attrs.field(factory=ClientLimits)
+    #: Browser origins (``https://app.example``) allowed to call the gateway; CORS answers only these.
+    cors_origins: list[str] = attrs.field(factory=list)
     #: Sections contributed by plugins (``config_sections`` hook), by key.
     sections: dict[str, Any] = attrs.field(factory=dict)
     #: Where the file was read from (None = embedded defaults).
@@ -178,6 +192,20 @@ def _kebab_path(line: str) -> str:
     return f"{message}{sep}{where.replace('_', '-')}" if sep else line
 
 
+def _yaml_problem(exc: YAMLError) -> str:
+    """What is wrong and where, without the text around it.
+
+    ruamel's own message quotes the offending line, and that line is often
+    ``api-keys: [sk-...``: the position is all a user needs to find it.
+    """
+    problem = getattr(exc, "problem", None) or "syntax error"
+    problem = re.sub(r"'[^'\s]{2,}'", "'…'", str(problem))  # a quoted token may be part of a value
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return problem
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+
+
 def load_config(
     path: str | Path | None = None, sections: dict[str, Any] | None = None, text: str | None = None
 ) -> Config:
@@ -198,7 +226,7 @@ def load_config(
         try:
             raw = YAML(typ="safe").load(text)
         except YAMLError as exc:
-            raise ConfigError(f"config file {source or '<text>'} is not valid YAML: {exc}") from None
+            raise ConfigError(f"config file {source or '<text>'} is not valid YAML: {_yaml_problem(exc)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

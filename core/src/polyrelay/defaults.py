@@ -19,6 +19,7 @@ from polyrelay import ir, jsonutil
 from polyrelay.dialects import get_dialect
 from polyrelay.passthrough import patch_request_model
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
+from polyrelay.urls import join_path
 
 hookimpl = pluggy.HookimplMarker("polyrelay")
 
@@ -48,8 +49,8 @@ def upstream_url(provider: Provider, credential: Credential, model: str, stream:
         return f"{base}/chat/completions"
     if provider.dialect == ir.OPENAI_RESPONSES:
         return f"{base}/responses"
-    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{base}/models/{model}:{action}"
+    action = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
+    return join_path(base, "models", model, suffix=action)  # the model is one encoded segment, never a path
 
 
 def is_passthrough(provider: Provider, request: ClientRequest) -> bool:

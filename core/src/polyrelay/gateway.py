@@ -19,7 +19,7 @@ import attrs
 import pluggy
 from starlette.responses import Response, StreamingResponse
 
-from polyrelay import aggregate, defaults, ir, jsonutil
+from polyrelay import aggregate, defaults, ir, jsonutil, secrets
 from polyrelay.config import Config
 from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
 from polyrelay.defaults import is_passthrough
@@ -45,7 +45,7 @@ def error_response(dialect: str, error: ir.ErrorInfo) -> Response:
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
     # Upstream messages sometimes quote the key they rejected.
-    error = attrs.evolve(error, message=redaction_filter().scrub(error.message))
+    error = secrets.scrub_error(error)
     body = jsonutil.dumps(get_dialect(dialect).error_body(error))
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 

@@ -1,51 +1,38 @@
 """Logging set-up with secret redaction.
 
 Every record passes through :class:`RedactingFilter` before any handler
-formats it: the secrets the gateway holds (client keys, upstream keys,
-tokens) and anything shaped like a bearer token or a known key format are
-replaced by a short redacted form.
+formats it; the filter is a view of the one scrubber in
+:mod:`polyrelay.secrets`, so a log line and a client body lose the same
+secrets the same way (entirely).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
-from polyrelay.types import redact
-
-_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
-    re.compile(r"\b(sk-[A-Za-z0-9_-]{8,})"),
-    re.compile(r"\b(AIza[0-9A-Za-z_-]{20,})"),
-    re.compile(r"\b(ya29\.[0-9A-Za-z_.-]{10,})"),
-    re.compile(r'(?i)("?(?:access|refresh|id)_token"?\s*[:=]\s*"?)([^",\s]{8,})'),
-]
+from polyrelay import secrets as _secrets
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces secrets in log messages and their arguments."""
+    """Removes secrets from log messages, their arguments and tracebacks."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
         self.add(secrets)
 
-    def add(self, secrets: Iterable[str]) -> None:
-        """Register more secret values to hide."""
-        self.secrets.update(s for s in secrets if s and len(s) >= 6)
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The secret values removed."""
+        return _secrets.scrubber().secrets()
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Register more secret values to hide (with the process-wide scrubber)."""
+        _secrets.register(secrets)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every known secret and secret-shaped token redacted."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, redact(secret))
-        for pattern in _PATTERNS:
-            if pattern.groups == 2:
-                text = pattern.sub(lambda m: m.group(1) + redact(m.group(2)), text)
-            else:
-                text = pattern.sub(lambda m: redact(m.group(1)), text)
-        return text
+        """``text`` with every known secret and secret-shaped token removed."""
+        return _secrets.scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from polyrelay.config import Config
 from polyrelay.plugins import Binding
+from polyrelay.urls import model_name_problem
 
 
 class ModelNotFound(LookupError):
@@ -18,6 +19,14 @@ class ModelNotFound(LookupError):
     def __init__(self, model: str) -> None:
         super().__init__(model)
         self.model = model
+
+
+class InvalidModelName(ModelNotFound):
+    """The requested name does not look like a model name (see :mod:`polyrelay.urls`)."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(model)
+        self.reason = reason
 
 
 class Router:
@@ -33,7 +42,10 @@ class Router:
 
     def resolve(self, model: str) -> list[tuple[Binding, str]]:
         """``(binding, upstream model)`` pairs that can serve ``model``."""
-        target = self.config.resolve_alias(model) or model
+        alias = self.config.resolve_alias(model)
+        target = alias or model
+        if alias is None:
+            self.check_name(model)
         provider, slash, rest = target.partition("/")
         if slash and provider in self.bindings:
             binding = self.bindings[provider]
@@ -43,6 +55,14 @@ class Router:
         if not found:
             raise ModelNotFound(model)
         return found
+
+    def check_name(self, model: str) -> None:
+        """Raise :class:`InvalidModelName` unless ``model`` is served as it is or looks like a model name."""
+        if model in self._by_model or model in self.config.model_aliases:
+            return
+        problem = model_name_problem(model)
+        if problem is not None:
+            raise InvalidModelName(model, problem)
 
     def models(self) -> list[tuple[str, str]]:
         """``(model id, provider name)`` for every routable model, aliases included."""

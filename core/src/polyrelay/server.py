@@ -15,6 +15,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from polyrelay.app import App
 from polyrelay.config import Config, load_config
+from polyrelay.guard import SERVER_HEADER_BUFFER, throttle_accept_errors
 from polyrelay.logs import install_redaction
 from polyrelay.plugins import collect_config_sections, make_plugin_manager
 
@@ -83,6 +84,8 @@ async def run(
     # client closes it; the socket sits in CLOSE-WAIT until this timer fires.
     # A short timer bounds that (a reconnect costs a client little).
     hconfig.keep_alive_timeout = 5
+    hconfig.h11_max_incomplete_size = SERVER_HEADER_BUFFER  # the guard answers 431 below it, in dialect
+    throttle_accept_errors(asyncio.get_running_loop())
     hconfig.graceful_timeout = 2
     log.info(
         "polyrelay serving on %s with %d provider(s), %d credential(s)",

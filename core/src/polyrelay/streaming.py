@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from polyrelay import ir
+from polyrelay import ir, secrets
 from polyrelay.dialects import StreamEncoder
 from polyrelay.passthrough import RawFrame, error_frame
 from polyrelay.types import StreamItem, StreamState
@@ -103,8 +103,10 @@ class FrameWriter:
         for item in items:
             if self.terminated:
                 break
+            if isinstance(item, ir.StreamError):
+                item = ir.StreamError(secrets.scrub_error(item.error))  # upstream text may quote a key
             if isinstance(item, RawFrame):
-                out.append(item.data)
+                out.append(secrets.scrub_bytes(item.data, shapes=item.error is not None))
                 self.terminated = item.terminal
             elif self.encoder is not None:
                 out.append(self.encoder.encode(item))

@@ -37,10 +37,14 @@ class ModelInfo:
 
 
 def redact(secret: str | None) -> str:
-    """A recognisable but harmless form of a secret: ``sk-…f00d``."""
+    """A recognisable but harmless form of a secret: ``sk-…f00d``.
+
+    Only a long secret shows its ends: seven characters of a nine-character
+    key would be most of it, so anything shorter than 24 is just ``…``.
+    """
     if not secret:
         return ""
-    if len(secret) <= 8:
+    if len(secret) < 24:
         return "…"
     return f"{secret[:3]}…{secret[-4:]}"
 

@@ -22,15 +22,40 @@ import base64
 import binascii
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.base import DialectError, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    content_field_problem,
+    json_error_frame,
+    merge_usage,
+    reraise_as_dialect_error,
+)
+from polyrelay.dialects.fields import (
+    ARRAY,
+    BOOLEAN,
+    NUMBER,
+    OBJECT,
+    STRING,
+    checked,
+    field,
+    index_or_none,
+    integer,
+    str_or_none,
+    thinking_budget,
+    token_count,
+    usage_count,
+)
 from polyrelay.dialects.hints import retry_hint_in_text
+from polyrelay.dialects.media import parse_data_url, sniff_image_type
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEEvent, SSEParser, frame
 
 NAME = ir.ANTHROPIC
+#: The API version polyrelay speaks (https://docs.anthropic.com/en/api/versioning).
+API_VERSION = "2023-06-01"
 BLOCKS_KEY = "anthropic_blocks"  # Message/ToolResult extras: [[position, raw block], ...]
 
 # Anthropic requires max_tokens; CPA uses the same default for translated requests.
@@ -118,75 +143,6 @@ _BLOCK_FOR_DELTA = {"text": "text", "thinking": "thinking", "signature": "thinki
 
 _TOOL_ID_INVALID = re.compile(r"[^A-Za-z0-9_-]")
 
-# -- small readers: every type check names the field -------------------------------
-
-
-def _fail(path: str, what: str) -> DialectError:
-    return DialectError(f"{path} {what}")
-
-
-def _at(where: str, key: str) -> str:
-    """The path of ``key`` inside the object at ``where`` ("" is the body itself)."""
-    return f"{where}.{key}" if where else key
-
-
-def _req_str(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise _fail(_at(where, key), "is required and must be a string")
-    return value
-
-
-def _opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _fail(_at(where, key), "must be a string")
-    return value
-
-
-def _opt_int(obj: dict[str, Any], key: str, where: str) -> int | None:
-    value = obj.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise _fail(_at(where, key), "must be an integer")
-    return value
-
-
-def _opt_number(obj: dict[str, Any], key: str, where: str) -> float | None:
-    value = obj.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise _fail(_at(where, key), "must be a number")
-    return value
-
-
-def _opt_bool(obj: dict[str, Any], key: str, where: str) -> bool | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise _fail(_at(where, key), "must be a boolean")
-    return value
-
-
-def _opt_dict(obj: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise _fail(_at(where, key), "must be an object")
-    return value
-
-
-def _text(value: Any) -> str | None:
-    """``value`` if it is a string: JSON may put a list where a name belongs, and lists cannot key a table."""
-    return value if isinstance(value, str) else None
-
-
-def _index_of(value: Any) -> int | None:
-    """A block index from a stream payload (``True`` is an int in Python, not an index)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _count(value: Any) -> int:
-    """A token count from an upstream usage object; anything odd counts as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 # -- extras ---------------------------------------------------------------------------
 
 
@@ -245,13 +201,10 @@ def _signature_in(value: str | None, upstream: bool) -> tuple[str | None, str | 
 
 def _decode_block(block: Any, path: str, upstream: bool = False) -> ir.Part | None:
     """One content block as a part; ``None`` for a block type the IR cannot hold."""
-    if not isinstance(block, dict):
-        raise _fail(path, "must be an object")
-    kind = block.get("type")
-    if not isinstance(kind, str):
-        raise _fail(f"{path}.type", "is required and must be a string")
+    checked(block, OBJECT, path, required=True)
+    kind = field(block, "type", STRING, path, required=True)
     if kind == "text":
-        return ir.Text(_req_str(block, "text", path), extras=_extras(block, ("text",)))
+        return ir.Text(field(block, "text", STRING, path, required=True), extras=_extras(block, ("text",)))
     if kind == "image":
         return _decode_image(block, path)
     if kind == "document":
@@ -259,17 +212,18 @@ def _decode_block(block: Any, path: str, upstream: bool = False) -> ir.Part | No
     if kind == "tool_use":
         tool_input = block.get("input", {})
         if not isinstance(tool_input, dict):
-            raise _fail(f"{path}.input", "must be an object")
-        return ir.ToolCall(id=_req_str(block, "id", path), name=_req_str(block, "name", path),
+            raise DialectError(f"{path}.input must be an object")
+        return ir.ToolCall(id=field(block, "id", STRING, path, required=True),
+                           name=field(block, "name", STRING, path, required=True),
                            arguments=dumps(tool_input).decode(), extras=_extras(block, ("id", "name", "input")))
     if kind == "tool_result":
         return _decode_tool_result(block, path)
     if kind == "thinking":
-        origin, signature = _signature_in(_opt_str(block, "signature", path), upstream)
-        return ir.Thinking(text=_req_str(block, "thinking", path), signature=signature, origin=origin,
-                           extras=_extras(block, ("thinking", "signature")))
+        origin, signature = _signature_in(field(block, "signature", STRING, path), upstream)
+        return ir.Thinking(text=field(block, "thinking", STRING, path, required=True), signature=signature,
+                           origin=origin, extras=_extras(block, ("thinking", "signature")))
     if kind == "redacted_thinking":
-        origin, data = _signature_in(_req_str(block, "data", path), upstream)
+        origin, data = _signature_in(field(block, "data", STRING, path, required=True), upstream)
         return ir.Thinking(signature=data, origin=origin, redacted=True, extras=_extras(block, ("data",)))
     return None
 
@@ -288,38 +242,39 @@ def _decode_blocks(blocks: list[Any], path: str, upstream: bool = False) -> tupl
 
 
 def _decode_image(block: dict[str, Any], path: str) -> ir.Image:
-    source = _opt_dict(block, "source", path)
+    source = field(block, "source", OBJECT, path)
     if source is None:
-        raise _fail(f"{path}.source", "is required")
+        raise DialectError(f"{path}.source is required")
     extras = _extras(block, ("source",))
     if source.get("type") == "base64":
-        return ir.Image(media_type=_opt_str(source, "media_type", f"{path}.source"),
-                        data=_req_str(source, "data", f"{path}.source"), extras=extras)
+        return ir.Image(media_type=field(source, "media_type", STRING, f"{path}.source"),
+                        data=field(source, "data", STRING, f"{path}.source", required=True), extras=extras)
     if source.get("type") == "url":
-        return ir.Image(url=_req_str(source, "url", f"{path}.source"), extras=extras)
+        return ir.Image(url=field(source, "url", STRING, f"{path}.source", required=True), extras=extras)
     # File-API ids and future source kinds: only this dialect can say them.
     extras.setdefault(NAME, {})["source"] = source
     return ir.Image(extras=extras)
 
 
 def _decode_document(block: dict[str, Any], path: str) -> ir.File:
-    source = _opt_dict(block, "source", path)
+    source = field(block, "source", OBJECT, path)
     if source is None:
-        raise _fail(f"{path}.source", "is required")
+        raise DialectError(f"{path}.source is required")
     extras = _extras(block, ("source", "title"))
-    part = ir.File(filename=_opt_str(block, "title", path), extras=extras)
+    part = ir.File(filename=field(block, "title", STRING, path), extras=extras)
     kind = source.get("type")
     if kind == "base64":
-        part.media_type = _opt_str(source, "media_type", f"{path}.source")
-        part.data = _req_str(source, "data", f"{path}.source")
+        part.media_type = field(source, "media_type", STRING, f"{path}.source")
+        part.data = field(source, "data", STRING, f"{path}.source", required=True)
     elif kind == "text":
         # IR file data is base64; the text source goes back to plain text on encode.
-        part.media_type = _opt_str(source, "media_type", f"{path}.source") or "text/plain"
-        part.data = base64.b64encode(_req_str(source, "data", f"{path}.source").encode()).decode()
+        part.media_type = field(source, "media_type", STRING, f"{path}.source") or "text/plain"
+        text = field(source, "data", STRING, f"{path}.source", required=True)
+        part.data = base64.b64encode(text.encode()).decode()
     elif kind == "url":
-        part.url = _req_str(source, "url", f"{path}.source")
+        part.url = field(source, "url", STRING, f"{path}.source", required=True)
     elif kind == "file":
-        part.file_id = _req_str(source, "file_id", f"{path}.source")
+        part.file_id = field(source, "file_id", STRING, f"{path}.source", required=True)
     else:  # "content" sources and future kinds
         extras.setdefault(NAME, {})["source"] = source
     return part
@@ -342,20 +297,17 @@ def _decode_tool_result(block: dict[str, Any], path: str) -> ir.ToolResult:
         if carried:
             extras[BLOCKS_KEY] = carried
     elif content is not None:
-        raise _fail(f"{path}.content", "must be a string or an array of content blocks")
-    return ir.ToolResult(call_id=_req_str(block, "tool_use_id", path), content=parts,
-                         is_error=bool(_opt_bool(block, "is_error", path)), extras=extras)
+        raise DialectError(f"{path}.content must be a string or an array of content blocks")
+    return ir.ToolResult(call_id=field(block, "tool_use_id", STRING, path, required=True), content=parts,
+                         is_error=bool(field(block, "is_error", BOOLEAN, path)), extras=extras)
 
 
 # -- request decoding ----------------------------------------------------------------------
 
 
 def _decode_message(message: Any, path: str) -> ir.Message:
-    if not isinstance(message, dict):
-        raise _fail(path, "must be an object")
-    role = message.get("role")
-    if not isinstance(role, str):
-        raise _fail(f"{path}.role", "is required and must be a string")
+    checked(message, OBJECT, path, required=True)
+    role = field(message, "role", STRING, path, required=True)
     own = {key: value for key, value in message.items() if key not in ("role", "content")}
     if role not in ("user", "assistant", "system"):
         own["role"] = role  # a role we do not know yet: user content elsewhere, restored here
@@ -369,7 +321,7 @@ def _decode_message(message: Any, path: str) -> ir.Message:
         if carried:
             extras[BLOCKS_KEY] = carried
     else:
-        raise _fail(f"{path}.content", "is required and must be a string or an array of content blocks")
+        raise DialectError(f"{path}.content is required and must be a string or an array of content blocks")
     return ir.Message(role=role, parts=parts, extras=extras)  # type: ignore[arg-type]
 
 
@@ -395,15 +347,16 @@ def _decode_system(system: Any, ext: dict[str, Any]) -> list[ir.Text]:
 
 def _decode_tool(tool: Any, path: str) -> ir.Tool:
     if not isinstance(tool, dict):
-        raise _fail(path, "must be an object")
-    kind = _opt_str(tool, "type", path)
+        raise DialectError(f"{path} must be an object")
+    kind = field(tool, "type", STRING, path)
     if kind not in (None, "custom"):
         # Server tools (web_search_20250305, bash_20250124...) run at Anthropic: keep them whole.
         name = tool.get("name")
         return ir.Tool(name=name if isinstance(name, str) else kind, kind=kind, raw=dict(tool),
                        extras={"dialect": NAME})
-    return ir.Tool(name=_req_str(tool, "name", path), description=_opt_str(tool, "description", path),
-                   parameters=_opt_dict(tool, "input_schema", path), strict=_opt_bool(tool, "strict", path),
+    return ir.Tool(name=field(tool, "name", STRING, path, required=True),
+                   description=field(tool, "description", STRING, path),
+                   parameters=field(tool, "input_schema", OBJECT, path), strict=field(tool, "strict", BOOLEAN, path),
                    extras=_extras(tool, ("name", "description", "input_schema", "strict")))
 
 
@@ -412,11 +365,11 @@ def _decode_tool_choice(choice: Any) -> ir.ToolChoice | None:
         return None
     if not isinstance(choice, dict):
         raise DialectError("tool_choice must be an object")
-    mode = TOOL_CHOICE_TO_IR.get(_text(choice.get("type")) or "")
+    mode = TOOL_CHOICE_TO_IR.get(str_or_none(choice.get("type")) or "")
     if mode is None:
         raise DialectError('tool_choice.type must be "auto", "any", "none" or "tool"')
-    name = _req_str(choice, "name", "tool_choice") if mode == "tool" else None
-    disable = _opt_bool(choice, "disable_parallel_tool_use", "tool_choice")
+    name = field(choice, "name", STRING, "tool_choice", required=True) if mode == "tool" else None
+    disable = field(choice, "disable_parallel_tool_use", BOOLEAN, "tool_choice")
     parallel = None if disable is None else not disable
     return ir.ToolChoice(mode=mode, name=name, parallel=parallel)  # type: ignore[arg-type]
 
@@ -425,13 +378,11 @@ def _decode_thinking(body: dict[str, Any], ext: dict[str, Any]) -> tuple[ir.Thin
                                                                           ir.ResponseFormat | None]:
     """``thinking`` + ``output_config`` → thinking config and response format."""
     config: ir.ThinkingConfig | None = None
-    thinking = _opt_dict(body, "thinking", "")
+    thinking = field(body, "thinking", OBJECT)
     if thinking is not None:
         kind = thinking.get("type")
         if kind == "enabled":
-            budget = thinking.get("budget_tokens")
-            if isinstance(budget, bool) or not isinstance(budget, int):
-                raise DialectError("thinking.budget_tokens is required and must be an integer")
+            budget = thinking_budget(thinking.get("budget_tokens"), "thinking.budget_tokens", required=True)
             config = ir.ThinkingConfig(budget=budget)
         elif kind == "disabled":
             config = ir.ThinkingConfig(enabled=False)
@@ -443,9 +394,9 @@ def _decode_thinking(body: dict[str, Any], ext: dict[str, Any]) -> tuple[ir.Thin
         if rest:  # display, and whatever comes next
             ext["thinking"] = rest
     response_format = None
-    output_config = _opt_dict(body, "output_config", "")
+    output_config = field(body, "output_config", OBJECT)
     if output_config is not None:
-        effort = _opt_str(output_config, "effort", "output_config")
+        effort = field(output_config, "effort", STRING, "output_config")
         if effort is not None:
             # Effort without a thinking field is "thinking off, this much effort": say so.
             config = config or ir.ThinkingConfig(enabled=False)
@@ -461,32 +412,26 @@ def _decode_thinking(body: dict[str, Any], ext: dict[str, Any]) -> tuple[ir.Thin
 
 
 def _decode_request(body: dict[str, Any]) -> ir.Request:
-    model = body.get("model")
-    if not isinstance(model, str):
-        raise DialectError("model is required and must be a string")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise DialectError("messages is required and must be an array")
-    ext = {key: value for key, value in body.items() if key not in _REQUEST_FIELDS}
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise DialectError("tools must be an array")
+    model = field(body, "model", STRING, required=True)
+    messages = field(body, "messages", ARRAY, required=True)
+    ext = {key: item for key, item in body.items() if key not in _REQUEST_FIELDS}
+    tools = field(body, "tools", ARRAY)
     stop = body.get("stop_sequences")
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise DialectError("stop_sequences must be an array of strings")
-    metadata = _opt_dict(body, "metadata", "")
+    metadata = field(body, "metadata", OBJECT)
     request = ir.Request(
         model=model,
         messages=[_decode_message(m, f"messages[{i}]") for i, m in enumerate(messages)],
         system=_decode_system(body.get("system"), ext),
         tools=[_decode_tool(t, f"tools[{i}]") for i, t in enumerate(tools or [])],
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
-        max_tokens=_opt_int(body, "max_tokens", ""),
-        temperature=_opt_number(body, "temperature", ""),
-        top_p=_opt_number(body, "top_p", ""),
-        top_k=_opt_int(body, "top_k", ""),
+        max_tokens=token_count(body.get("max_tokens"), "max_tokens"),
+        temperature=field(body, "temperature", NUMBER),
+        top_p=field(body, "top_p", NUMBER),
+        top_k=integer(body.get("top_k"), "top_k"),
         stop=list(stop or []),
-        stream=bool(_opt_bool(body, "stream", "")),
+        stream=bool(field(body, "stream", BOOLEAN)),
         metadata=dict(metadata or {}),
     )
     request.thinking, request.response_format = _decode_thinking(body, ext)
@@ -524,30 +469,12 @@ def _signature_out(signature: str | None, origin: str | None) -> str:
     return signature if origin in (None, NAME) else ir.wrap_signature(origin, signature)
 
 
-def _sniff_media_type(data: str) -> str:
-    for prefix, media_type in (("iVBOR", "image/png"), ("/9j/", "image/jpeg"), ("R0lGOD", "image/gif"),
-                               ("UklGR", "image/webp")):
-        if data.startswith(prefix):
-            return media_type
-    return "image/png"
-
-
-def _split_data_url(url: str) -> tuple[str | None, str] | None:
-    """``data:<type>;base64,<data>`` → (type, data); None for other URLs."""
-    if not url.startswith("data:"):
-        return None
-    header, _, data = url[5:].partition(",")
-    if not header.endswith(";base64"):
-        return None
-    return header[: -len(";base64")] or None, data
-
-
 def _encode_image(part: ir.Image) -> dict[str, Any] | None:
     data, media_type = part.data, part.media_type
-    if data is None and part.url and (split := _split_data_url(part.url)):
-        media_type, data = media_type or split[0], split[1]
+    if data is None and part.url and (inline := parse_data_url(part.url)):
+        media_type, data = media_type or inline.media_type, inline.data
     if data is not None:
-        source: dict[str, Any] = {"type": "base64", "media_type": media_type or _sniff_media_type(data), "data": data}
+        source: dict[str, Any] = {"type": "base64", "media_type": media_type or sniff_image_type(data), "data": data}
     elif part.url:
         source = {"type": "url", "url": part.url}
     else:
@@ -558,8 +485,8 @@ def _encode_image(part: ir.Image) -> dict[str, Any] | None:
 
 def _encode_document(part: ir.File) -> dict[str, Any] | None:
     data, media_type = part.data, part.media_type
-    if data is None and part.url and (split := _split_data_url(part.url)):
-        media_type, data = media_type or split[0], split[1]
+    if data is None and part.url and (inline := parse_data_url(part.url)):
+        media_type, data = media_type or inline.media_type, inline.data
     source: dict[str, Any] = {}
     if data is not None:
         media_type = media_type or "application/pdf"
@@ -746,12 +673,12 @@ def _encode_request(request: ir.Request) -> dict[str, Any]:
 
 def _decode_usage(usage: dict[str, Any]) -> ir.Usage:
     """Anthropic usage (input excludes cache) → IR usage (input includes cache)."""
-    cache_read = _count(usage.get("cache_read_input_tokens"))
-    cache_write = _count(usage.get("cache_creation_input_tokens"))
+    cache_read = usage_count(usage.get("cache_read_input_tokens"))
+    cache_write = usage_count(usage.get("cache_creation_input_tokens"))
     details = usage.get("output_tokens_details")
-    reasoning = _count(details.get("thinking_tokens")) if isinstance(details, dict) else 0
-    return ir.Usage(input_tokens=_count(usage.get("input_tokens")) + cache_read + cache_write,
-                    output_tokens=_count(usage.get("output_tokens")), cached_tokens=cache_read,
+    reasoning = usage_count(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    return ir.Usage(input_tokens=usage_count(usage.get("input_tokens")) + cache_read + cache_write,
+                    output_tokens=usage_count(usage.get("output_tokens")), cached_tokens=cache_read,
                     cache_write_tokens=cache_write, reasoning_tokens=reasoning)
 
 
@@ -798,7 +725,7 @@ def _error_info(payload: Any, status: int | None, fallback: str) -> ir.ErrorInfo
         error = {"message": error}
     if not isinstance(error, dict):
         error = payload if isinstance(payload, dict) else {}
-    error_type = _text(error.get("type")) or ""
+    error_type = str_or_none(error.get("type")) or ""
     message = error.get("message")
     if not isinstance(message, str) or not message:
         message = fallback
@@ -853,7 +780,7 @@ class AnthropicStreamDecoder:
             return  # not JSON: nothing an Anthropic stream means by it
         if not isinstance(payload, dict):
             return
-        kind = _text(payload.get("type")) or event.event
+        kind = str_or_none(payload.get("type")) or event.event
         if kind == "error":
             self._close_blocks(out)
             out.append(ir.StreamError(_error_info(payload, None, "upstream stream error")))
@@ -867,7 +794,7 @@ class AnthropicStreamDecoder:
             self._ensure_started(out)
             self._block_delta(payload, out)
         elif kind == "content_block_stop":
-            index = self._index.get(_index_of(payload.get("index")), -1)
+            index = self._index.get(index_or_none(payload.get("index")), -1)
             if index in self._open:
                 self._stop(index, out)
         elif kind == "message_delta":
@@ -896,7 +823,8 @@ class AnthropicStreamDecoder:
             self._usage.update({k: v for k, v in usage.items() if v is not None})
         if not self._started:
             self._started = True
-            out.append(ir.MessageStart(id=_text(message.get("id")) or "", model=_text(message.get("model")) or "",
+            out.append(ir.MessageStart(id=str_or_none(message.get("id")) or "",
+                                       model=str_or_none(message.get("model")) or "",
                                        usage=_decode_usage(self._usage) if isinstance(usage, dict) else None))
 
     def _open_block(self, upstream_index: int, kind: str, block: dict[str, Any], out: list[ir.Event]) -> int:
@@ -905,13 +833,13 @@ class AnthropicStreamDecoder:
         self._open[index] = kind
         if kind == "tool_call":
             self._tool_called = True
-            out.append(ir.BlockStart(index, "tool_call", id=_text(block.get("id")) or "",
-                                     name=_text(block.get("name")) or ""))
+            out.append(ir.BlockStart(index, "tool_call", id=str_or_none(block.get("id")) or "",
+                                     name=str_or_none(block.get("name")) or ""))
             tool_input = block.get("input")
             if isinstance(tool_input, dict) and tool_input:  # a whole input up front (some proxies do this)
                 self._delta(index, "arguments", dumps(tool_input).decode(), out)
         elif kind == "redacted_thinking":
-            out.append(ir.BlockStart(index, "redacted_thinking", data=_text(block.get("data"))))
+            out.append(ir.BlockStart(index, "redacted_thinking", data=str_or_none(block.get("data"))))
         else:
             out.append(ir.BlockStart(index, kind))  # type: ignore[arg-type]
             field = "thinking" if kind == "thinking" else "text"
@@ -927,21 +855,21 @@ class AnthropicStreamDecoder:
                 self._with_arguments.add(index)
 
     def _block_start(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
-        upstream_index, block = _index_of(payload.get("index")), payload.get("content_block")
+        upstream_index, block = index_or_none(payload.get("index")), payload.get("content_block")
         if upstream_index is None or upstream_index in self._index or upstream_index in self._skipped:
             return
         block = block if isinstance(block, dict) else {}
-        kind = _STREAM_BLOCK_KINDS.get(_text(block.get("type")) or "")
+        kind = _STREAM_BLOCK_KINDS.get(str_or_none(block.get("type")) or "")
         if kind is None:
             self._skipped.add(upstream_index)  # server_tool_use, web_search_tool_result...: Anthropic-only
             return
         self._open_block(upstream_index, kind, block, out)
 
     def _block_delta(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
-        upstream_index, delta = _index_of(payload.get("index")), payload.get("delta")
+        upstream_index, delta = index_or_none(payload.get("index")), payload.get("delta")
         if upstream_index is None or upstream_index in self._skipped or not isinstance(delta, dict):
             return
-        spec = _STREAM_DELTAS.get(_text(delta.get("type")) or "")
+        spec = _STREAM_DELTAS.get(str_or_none(delta.get("type")) or "")
         if spec is None:
             return  # citations_delta and future delta kinds
         kind, field = spec
@@ -968,9 +896,10 @@ class AnthropicStreamDecoder:
             self._usage.update({k: v for k, v in usage.items() if v is not None})
         delta = payload.get("delta")
         delta = delta if isinstance(delta, dict) else {}
-        reason = _text(delta.get("stop_reason"))
+        reason = str_or_none(delta.get("stop_reason"))
         out.append(ir.MessageDelta(stop_reason=STOP_REASON_TO_IR.get(reason, "end_turn") if reason else None,
-                                   usage=_decode_usage(self._usage), stop_sequence=_text(delta.get("stop_sequence"))))
+                                   usage=_decode_usage(self._usage),
+                                   stop_sequence=str_or_none(delta.get("stop_sequence"))))
         self._delta_sent = True
 
 
@@ -1140,13 +1069,13 @@ def _decode_response(body: Any) -> ir.Response:
     usage_rest = {k: v for k, v in usage.items() if k not in _USAGE_FIELDS}
     if usage_rest:  # service_tier, server_tool_use, cache_creation breakdown...
         ext["_usage"] = usage_rest
-    reason = _text(body.get("stop_reason"))
+    reason = str_or_none(body.get("stop_reason"))
     return ir.Response(
-        id=_text(body.get("id")) or "",
-        model=_text(body.get("model")) or "",
+        id=str_or_none(body.get("id")) or "",
+        model=str_or_none(body.get("model")) or "",
         parts=parts,
         stop_reason=STOP_REASON_TO_IR.get(reason, "end_turn") if reason else None,
-        stop_sequence=_text(body.get("stop_sequence")),
+        stop_sequence=str_or_none(body.get("stop_sequence")),
         usage=_decode_usage(usage),
         extensions={NAME: ext} if ext else {},
     )
@@ -1195,6 +1124,54 @@ class AnthropicDialect:
 
     name = NAME
     keepalive_frame = b'event: ping\ndata: {"type":"ping"}\n\n'
+    #: Anthropic's SDKs send ``anthropic-version`` on every request, ``/v1/models`` included.
+    marker_headers: tuple[str, ...] = ("anthropic-version",)
+    model_in_body: bool = True
+    # https://docs.anthropic.com/en/api/versioning and /en/api/beta-headers: the client's choice wins.
+    forwarded_headers: tuple[str, ...] = ("anthropic-beta", "anthropic-version")
+    prompt_fields: tuple[str, ...] = ("system", "messages", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1/messages`` and ``/v1/messages/count_tokens``."""
+        return path.startswith("/v1/messages")
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``x-api-key`` plus the API version every request must name (https://docs.anthropic.com/en/api/versioning)."""
+        return {"x-api-key": secret, "anthropic-version": API_VERSION}
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/v1/messages``: the model and the stream flag travel in the body."""
+        return "/v1/messages"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Always: Anthropic streams only SSE."""
+        return True
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``messages`` must be an array."""
+        return content_field_problem(data, "messages", (list,))
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """``message_stop`` ends a stream, ``error`` ends it failed."""
+        return event.event in ("message_stop", "error"), event.event == "error"
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """``event: error`` with the error body, as the API sends mid-stream."""
+        return json_error_frame(self, error, "error")
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """``/v1/messages/count_tokens``: ``{"input_tokens": n}``."""
+        return {"input_tokens": tokens}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """Anthropic's paged list (one page: ``has_more`` false)."""
+        data = [self.model_entry(m, owner) for m, owner in models]
+        return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None}
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One ``model`` object (no creation date is known: the epoch)."""
+        return {"type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"}
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client JSON body → IR request; any fault is a :class:`DialectError` (400)."""

@@ -6,20 +6,21 @@ and errors.  Codecs are pure: no I/O, no globals; per-stream state lives in
 the decoder and encoder objects they hand out.
 
 Below the contract sit the few helpers every codec needs the same way (fault
-guarding, stream usage, data URLs); retry hints are in
-:mod:`polyrelay.dialects.hints`, the OpenAI error shape in
-:mod:`polyrelay.dialects.openai_errors`.
+guarding, stream usage, the shared fact helpers).  The rest of the codec kit:
+field readers in :mod:`polyrelay.dialects.fields`, data URLs in
+:mod:`polyrelay.dialects.media`, retry hints in :mod:`polyrelay.dialects.hints`,
+the OpenAI error shape in :mod:`polyrelay.dialects.openai_errors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import attrs
 
-from polyrelay import ir
+from polyrelay import ir, jsonutil, sse
 
 
 class DialectError(Exception):
@@ -69,11 +70,6 @@ def merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:
     return ir.Usage(**{f.name: getattr(new, f.name) or getattr(old, f.name) for f in attrs.fields(ir.Usage)})
 
 
-def data_url(media_type: str | None, data: str, fallback: str) -> str:
-    """A base64 ``data:`` URL, typed ``fallback`` when the media type is unknown."""
-    return f"data:{media_type or fallback};base64,{data}"
-
-
 class StreamDecoder(Protocol):
     """Turns raw upstream stream bytes into IR events, statefully."""
 
@@ -102,12 +98,64 @@ class StreamEncoder(Protocol):
 
 
 class Dialect(Protocol):
-    """One wire format, both directions."""
+    """One wire format, both directions, and every fact the rest of core needs about it.
+
+    Core modules never branch on a dialect's name: they ask its object (the
+    facts below), so a new dialect is one package, not edits across core.
+    """
 
     #: One of :data:`polyrelay.ir.DIALECTS`.
     name: str
     #: A frame the client ignores, sent while the upstream is silent.
     keepalive_frame: bytes
+    #: Request headers that mark a client of this dialect on a shared path (``/v1/models``).
+    marker_headers: tuple[str, ...]
+    #: Whether the request body names the model (Gemini's travels in the URL path).
+    model_in_body: bool
+    #: Client request headers sent on to an upstream of the same dialect (beta flags, API version).
+    forwarded_headers: tuple[str, ...]
+    #: Top-level request fields that hold the prompt, for the local token estimate.
+    prompt_fields: tuple[str, ...]
+
+    def claims_path(self, path: str) -> bool:
+        """Whether a client request to ``path`` speaks this dialect."""
+        ...
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """The headers that present an API key ``secret`` to an upstream of this dialect."""
+        ...
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """The endpoint path under an API base; a model in it is one percent-encoded segment."""
+        ...
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Whether a same-dialect client body and stream can be forwarded as they are."""
+        ...
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """A cheap check of the body's main field; a message when it is missing or mistyped."""
+        ...
+
+    def frame_kind(self, event: sse.SSEEvent) -> tuple[bool, bool]:
+        """``(terminal, is_error)`` for one upstream stream event, read without parsing JSON."""
+        ...
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """The terminal in-stream error frame for a client stream of this dialect."""
+        ...
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """The body of this dialect's token-count answer for ``tokens`` input tokens."""
+        ...
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """The model-list body for ``(model, owner)`` rows."""
+        ...
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One model as this dialect's model-list entry (also the body of a single-model GET)."""
+        ...
 
     def decode_request(self, body: Any) -> ir.Request:
         """Parsed JSON body → IR request; raises :class:`DialectError`."""
@@ -140,3 +188,39 @@ class Dialect(Protocol):
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → this dialect's error JSON body."""
         ...
+
+
+# -- helpers for the dialect facts -----------------------------------------------------------------
+
+
+def bearer_auth(secret: str) -> dict[str, str]:
+    """``Authorization: Bearer``, the OpenAI-style way to present an API key."""
+    return {"authorization": f"Bearer {secret}"}
+
+
+def content_field_problem(
+    data: dict[str, Any], field: str, types: tuple[type, ...], *, required: bool = True
+) -> str | None:
+    """Why ``data[field]`` is unusable (missing when ``required``, or not of ``types``), or None."""
+    value = data.get(field)
+    if value is None:
+        return f"the {field!r} field is required" if required else None
+    if not isinstance(value, types):
+        kinds = " or ".join("an array" if t is list else "a string" for t in types)
+        return f"the {field!r} field must be {kinds}"
+    return None
+
+
+def json_error_frame(dialect: Dialect, error: ir.ErrorInfo, event: str | None = None) -> bytes:
+    """An SSE frame holding the dialect's error body (named ``event`` when the dialect names events)."""
+    return sse.frame(jsonutil.dumps(dialect.error_body(error)), event)
+
+
+def openai_models_body(models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``GET /v1/models`` in OpenAI's list shape (Chat Completions and Responses share it)."""
+    return {"object": "list", "data": [openai_model_entry(m, owner) for m, owner in models]}
+
+
+def openai_model_entry(model: str, owner: str) -> dict[str, Any]:
+    """One OpenAI ``model`` object."""
+    return {"id": model, "object": "model", "created": 0, "owned_by": owner}

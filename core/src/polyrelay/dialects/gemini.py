@@ -26,16 +26,25 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import urllib.parse
 import uuid
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import collect
-from polyrelay.dialects.base import DialectError, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    content_field_problem,
+    json_error_frame,
+    merge_usage,
+    reraise_as_dialect_error,
+)
 from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
+from polyrelay.dialects.media import parse_data_url
 from polyrelay.jsonutil import dumps, loads
-from polyrelay.sse import KEEPALIVE_COMMENT, SSEParser, frame
+from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent, SSEParser, frame
 
 # -- mapping tables -----------------------------------------------------------
 
@@ -767,9 +776,9 @@ def _media_part(part: ir.Image | ir.File) -> dict[str, Any] | None:
     url = part.url
     if not url:
         return None  # a provider file id (OpenAI file-…) means nothing to Google
-    match = re.match(r"data:([^;,]+)?(?:;[^,]*)?;base64,(.*)", url, re.S)
-    if match:
-        return {"inlineData": {"mimeType": match.group(1) or part.media_type or default, "data": match.group(2)}}
+    inline = parse_data_url(url)
+    if inline:
+        return {"inlineData": {"mimeType": inline.media_type or part.media_type or default, "data": inline.data}}
     mime = part.media_type or mimetypes.guess_type(url)[0] or default
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
@@ -1326,6 +1335,58 @@ class GeminiDialect:
 
     name = ir.GEMINI
     keepalive_frame = KEEPALIVE_COMMENT
+    marker_headers: tuple[str, ...] = ()
+    model_in_body: bool = False
+    forwarded_headers: tuple[str, ...] = ()
+    prompt_fields: tuple[str, ...] = ("contents", "systemInstruction", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1beta/...``, and ``/v1/models/<model>:<method>`` (the ``:`` tells it from OpenAI's model GET)."""
+        return path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path)
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``x-goog-api-key`` (https://ai.google.dev/gemini-api/docs/api-key)."""
+        return {"x-goog-api-key": secret}
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/models/<model>:generateContent`` or ``:streamGenerateContent?alt=sse``.
+
+        The model is one percent-encoded path segment, so a client's model name
+        can never reach another path or a query.
+        """
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"/models/{urllib.parse.quote(model, safe='')}:{action}"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Unless the client streams the JSON-array form: upstreams are always asked for SSE."""
+        return sse or not stream
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``contents`` must be an array; countTokens may wrap it in ``generateContentRequest``."""
+        return content_field_problem(data, "contents", (list,), required="generateContentRequest" not in data)
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """An ``{"error": ...}`` chunk ends a stream failed; the chunk carrying ``finishReason`` is the last."""
+        if event.data.startswith('{"error"'):
+            return True, True
+        return '"finishReason"' in event.data, False
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """An unnamed ``data:`` frame holding the google.rpc.Status error body."""
+        return json_error_frame(self, error)
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """``countTokens``: ``totalTokens`` and the per-modality breakdown (all text)."""
+        return {"totalTokens": tokens, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """``GET /v1beta/models``: ``{"models": [...]}``."""
+        return {"models": [self.model_entry(m, owner) for m, owner in models]}
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One ``Model`` resource (https://ai.google.dev/api/models#Model)."""
+        return {"name": f"models/{model}", "displayName": model,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
 
     def decode_request(self, body: Any) -> ir.Request:
         """Parsed generateContent (or countTokens) body → IR request with ``model=""``."""

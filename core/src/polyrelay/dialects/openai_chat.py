@@ -22,15 +22,37 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
-from polyrelay.dialects.base import DialectError, data_url, merge_usage, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    bearer_auth,
+    content_field_problem,
+    json_error_frame,
+    merge_usage,
+    openai_model_entry,
+    openai_models_body,
+    reraise_as_dialect_error,
+)
+from polyrelay.dialects.fields import (
+    ARRAY,
+    BOOLEAN,
+    NUMBER,
+    OBJECT,
+    STRING,
+    field,
+    is_int,
+    thinking_budget,
+    token_count,
+    usage_count,
+)
 from polyrelay.dialects.hints import retry_hint_in_text
+from polyrelay.dialects.media import data_url, parse_data_url
 from polyrelay.jsonutil import dumps, loads
-from polyrelay.sse import SSEParser, frame
+from polyrelay.sse import SSEEvent, SSEParser, frame
 
 NAME = ir.OPENAI_CHAT
 
@@ -94,32 +116,6 @@ def _chat_id(upstream_id: str | None) -> str:
     return "chatcmpl-" + (upstream_id or uuid.uuid4().hex[:24])
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# Type checks for _opt, with the words a 400 message uses for them.
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "str": (lambda v: isinstance(v, str), "a string"),
-    "int": (_is_int, "an integer"),
-    "num": (lambda v: _is_int(v) or isinstance(v, float), "a number"),
-    "bool": (lambda v: isinstance(v, bool), "a boolean"),
-    "dict": (lambda v: isinstance(v, dict), "an object"),
-    "list": (lambda v: isinstance(v, list), "an array"),
-}
-
-
-def _opt(body: dict[str, Any], key: str, kind: str, where: str = "") -> Any:
-    """A field that may be absent or null; anything else of the wrong type is a 400."""
-    value = body.get(key)
-    if value is None:
-        return None
-    check, words = _CHECKS[kind]
-    if not check(value):
-        raise DialectError(f"{where}{key} must be {words}")
-    return value
-
-
 def _leftovers(obj: dict[str, Any], known: set[str] | frozenset[str], inner: str | None = None,
                inner_known: set[str] | None = None) -> dict[str, Any]:
     """Keys of a part the IR has no field for (and of its inner object, nested)."""
@@ -151,16 +147,6 @@ def _tag(extra: dict[str, Any]) -> dict[str, Any]:
     return {NAME: extra} if extra else {}
 
 
-def _parse_data_url(url: str) -> tuple[str | None, str] | None:
-    """``data:<mime>;base64,<b64>`` → (mime, b64); None for anything else."""
-    if not url.startswith("data:"):
-        return None
-    header, sep, data = url[5:].partition(",")
-    if not sep or not header.endswith(";base64"):
-        return None
-    return (header.split(";")[0] or None), data
-
-
 def _args_text(value: Any, where: str) -> str:
     """Tool-call arguments as JSON text; some clients send an object instead of a string."""
     if value is None:
@@ -175,12 +161,6 @@ def _args_text(value: Any, where: str) -> str:
 # -- usage --------------------------------------------------------------------
 
 
-def _count(value: Any) -> int:
-    if _is_int(value):
-        return value
-    return int(value) if isinstance(value, float) else 0
-
-
 def decode_usage(usage: Any) -> ir.Usage:
     """Chat ``usage`` → IR usage (§4.9: prompt includes cached, completion includes reasoning)."""
     if not isinstance(usage, dict):
@@ -190,11 +170,12 @@ def decode_usage(usage: Any) -> ir.Usage:
     prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
     completion_details = completion_details if isinstance(completion_details, dict) else {}
     return ir.Usage(
-        input_tokens=_count(usage.get("prompt_tokens")),
-        output_tokens=_count(usage.get("completion_tokens")),
+        input_tokens=usage_count(usage.get("prompt_tokens")),
+        output_tokens=usage_count(usage.get("completion_tokens")),
         # DeepSeek-style servers report cache hits at the top level instead.
-        cached_tokens=_count(prompt_details.get("cached_tokens")) or _count(usage.get("prompt_cache_hit_tokens")),
-        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
+        cached_tokens=(usage_count(prompt_details.get("cached_tokens"))
+                       or usage_count(usage.get("prompt_cache_hit_tokens"))),
+        reasoning_tokens=usage_count(completion_details.get("reasoning_tokens")),
     )
 
 
@@ -226,23 +207,23 @@ def _decode_part(part: dict[str, Any], where: str) -> ir.Text | ir.Image | ir.Fi
         if not isinstance(url, str):
             raise DialectError(f"{where}.image_url.url must be a string")
         extras = _tag(_leftovers(part, {"type", "image_url"}, "image_url", {"url"}))
-        inline = _parse_data_url(url)
+        inline = parse_data_url(url)
         if inline is not None:
-            return ir.Image(media_type=inline[0], data=inline[1], extras=extras)
+            return ir.Image(media_type=inline.media_type, data=inline.data, extras=extras)
         return ir.Image(url=url, extras=extras)
     if kind == "file":
         file = part.get("file")
         if not isinstance(file, dict):
             raise DialectError(f"{where}.file must be an object")
-        data = _opt(file, "file_data", "str", f"{where}.file.")
+        data = field(file, "file_data", STRING, f"{where}.file.")
         result = ir.File(
-            file_id=_opt(file, "file_id", "str", f"{where}.file."),
-            filename=_opt(file, "filename", "str", f"{where}.file."),
+            file_id=field(file, "file_id", STRING, f"{where}.file."),
+            filename=field(file, "filename", STRING, f"{where}.file."),
             extras=_tag(_leftovers(part, {"type", "file"}, "file", {"file_data", "file_id", "filename"})),
         )
         if data is not None:
-            inline = _parse_data_url(data)
-            result.media_type, result.data = inline if inline is not None else (None, data)
+            inline = parse_data_url(data)
+            result.media_type, result.data = (inline.media_type, inline.data) if inline is not None else (None, data)
         return result
     return None
 
@@ -341,14 +322,14 @@ def _decode_messages(raw: list[Any], request: ir.Request) -> None:
         leading = False
         out: list[ir.Part] = []
         if role == "assistant":
-            reasoning = _opt(message, "reasoning_content", "str", f"{where}.")
+            reasoning = field(message, "reasoning_content", STRING, f"{where}.")
             if reasoning:
                 # No signature exists on this wire, so the origin is unknown (None).
                 out.append(ir.Thinking(text=reasoning))
             # "" next to tool calls (or alone) is no text at all; an empty text part would
             # be rejected by Anthropic upstreams.
             out.extend(p for p in parts if not (isinstance(p, ir.Text) and not p.text and not p.extras))
-            for j, raw_call in enumerate(_opt(message, "tool_calls", "list", f"{where}.") or []):
+            for j, raw_call in enumerate(field(message, "tool_calls", ARRAY, f"{where}.") or []):
                 call = _decode_tool_call(raw_call, f"{where}.tool_calls[{j}]")
                 calls[call.id] = call
                 out.append(call)
@@ -376,9 +357,9 @@ def _decode_tools(raw: Any) -> list[ir.Tool]:
                 raise DialectError(f"{where}.function.name must be a string")
             tools.append(ir.Tool(
                 name=fn["name"],
-                description=_opt(fn, "description", "str", f"{where}.function."),
-                parameters=_opt(fn, "parameters", "dict", f"{where}.function."),
-                strict=_opt(fn, "strict", "bool", f"{where}.function."),
+                description=field(fn, "description", STRING, f"{where}.function."),
+                parameters=field(fn, "parameters", OBJECT, f"{where}.function."),
+                strict=field(fn, "strict", BOOLEAN, f"{where}.function."),
                 extras=_tag(_leftovers(tool, {"type", "function"}, "function",
                                        {"name", "description", "parameters", "strict"})),
             ))
@@ -412,7 +393,7 @@ def _decode_tool_choice(body: dict[str, Any], extensions: dict[str, Any]) -> ir.
             extensions["tool_choice"] = raw  # e.g. allowed_tools: same-dialect only
     elif raw is not None:
         raise DialectError("tool_choice must be a string or an object")
-    parallel = _opt(body, "parallel_tool_calls", "bool")
+    parallel = field(body, "parallel_tool_calls", BOOLEAN)
     if parallel is not None:
         choice = choice or ir.ToolChoice(mode="auto")
         choice.parallel = parallel
@@ -434,9 +415,9 @@ def _decode_response_format(raw: Any, extensions: dict[str, Any]) -> ir.Response
             raise DialectError("response_format.json_schema must be an object")
         result = ir.ResponseFormat(
             type="json_schema",
-            schema=_opt(spec, "schema", "dict", "response_format.json_schema."),
-            name=_opt(spec, "name", "str", "response_format.json_schema."),
-            strict=_opt(spec, "strict", "bool", "response_format.json_schema."),
+            schema=field(spec, "schema", OBJECT, "response_format.json_schema."),
+            name=field(spec, "name", STRING, "response_format.json_schema."),
+            strict=field(spec, "strict", BOOLEAN, "response_format.json_schema."),
         )
         known_inner = {"name", "schema", "strict"}
     else:
@@ -448,9 +429,9 @@ def _decode_response_format(raw: Any, extensions: dict[str, Any]) -> ir.Response
 
 
 def _decode_thinking(body: dict[str, Any]) -> ir.ThinkingConfig | None:
-    effort = _opt(body, "reasoning_effort", "str")
-    enable = _opt(body, "enable_thinking", "bool")
-    budget = _opt(body, "thinking_budget", "int")
+    effort = field(body, "reasoning_effort", STRING)
+    enable = field(body, "enable_thinking", BOOLEAN)
+    budget = thinking_budget(body.get("thinking_budget"), "thinking_budget")
     if effort is None and enable is None and budget is None:
         return None
     enabled = effort != "none"
@@ -476,10 +457,11 @@ def _decode_request(body: Any) -> ir.Request:
         raise DialectError("messages has no content")
     request.tools = _decode_tools(body.get("tools"))
     request.tool_choice = _decode_tool_choice(body, extensions)
-    max_completion = _opt(body, "max_completion_tokens", "int")
-    request.max_tokens = max_completion if max_completion is not None else _opt(body, "max_tokens", "int")
+    max_completion = token_count(body.get("max_completion_tokens"), "max_completion_tokens")
+    request.max_tokens = (max_completion if max_completion is not None
+                          else token_count(body.get("max_tokens"), "max_tokens"))
     for key in ("temperature", "top_p"):
-        value = _opt(body, key, "num")
+        value = field(body, key, NUMBER)
         setattr(request, key, None if value is None else float(value))
     stop = body.get("stop")
     if isinstance(stop, str):
@@ -488,16 +470,16 @@ def _decode_request(body: Any) -> ir.Request:
         request.stop = list(stop)
     elif stop is not None:
         raise DialectError("stop must be a string or an array of strings")
-    request.stream = bool(_opt(body, "stream", "bool"))
-    options = _opt(body, "stream_options", "dict")
+    request.stream = bool(field(body, "stream", BOOLEAN))
+    options = field(body, "stream_options", OBJECT)
     if options is not None:
-        request.include_usage = bool(_opt(options, "include_usage", "bool", "stream_options."))
+        request.include_usage = bool(field(options, "include_usage", BOOLEAN, "stream_options."))
         rest = {k: v for k, v in options.items() if k != "include_usage"}
         if rest:
             extensions["stream_options"] = rest
     request.thinking = _decode_thinking(body)
     request.response_format = _decode_response_format(body.get("response_format"), extensions)
-    user = _opt(body, "user", "str")
+    user = field(body, "user", STRING)
     if user is not None:
         request.metadata["user_id"] = user
     if extensions:
@@ -820,7 +802,7 @@ def _encode_response(response: ir.Response) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": _chat_id(response.id),
         "object": "chat.completion",
-        "created": created if _is_int(created) else int(time.time()),
+        "created": created if is_int(created) else int(time.time()),
         "model": response.model,
         "choices": [choice],
         "usage": encode_usage(response.usage),
@@ -857,7 +839,7 @@ def _stream_error(payload: dict[str, Any]) -> ir.ErrorInfo:
     err = payload.get("error")
     numeric = err.get("code") if isinstance(err, dict) else None
     # vLLM puts the HTTP status in error.code; otherwise the code/type names one.
-    status = numeric if _is_int(numeric) and 400 <= numeric <= 599 else openai_errors.status_for_code(code, type_, 500)
+    status = numeric if is_int(numeric) and 400 <= numeric <= 599 else openai_errors.status_for_code(code, type_, 500)
     return _error_info(status, message or "upstream stream error", code, type_)
 
 
@@ -975,7 +957,7 @@ class ChatStreamDecoder:
         body = call.get("custom" if custom else "function")
         body = body if isinstance(body, dict) else {}
         call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
-        key: Any = call.get("index") if _is_int(call.get("index")) else ("pos", position)
+        key: Any = call.get("index") if is_int(call.get("index")) else ("pos", position)
         index = self._tools.get(key)
         if index is not None and call_id is not None and call_id != self._tool_ids[index]:
             # Some servers reuse index 0 for every parallel call; a new id means a new call
@@ -1128,6 +1110,53 @@ class OpenAIChatDialect:
 
     name = NAME
     keepalive_frame = b": keep-alive\n\n"
+    marker_headers: tuple[str, ...] = ()
+    model_in_body: bool = True
+    forwarded_headers: tuple[str, ...] = ()
+    prompt_fields: tuple[str, ...] = ("messages", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1/chat/completions``."""
+        return path.startswith("/v1/chat")
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``Authorization: Bearer`` (https://platform.openai.com/docs/api-reference/authentication)."""
+        return bearer_auth(secret)
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/chat/completions`` under the ``/v1`` base: model and stream flag travel in the body."""
+        return "/chat/completions"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Always: Chat Completions streams only SSE."""
+        return True
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``messages`` must be an array."""
+        return content_field_problem(data, "messages", (list,))
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """``data: [DONE]`` ends a stream; a chunk that is an ``{"error": ...}`` object ends it failed."""
+        if event.data == "[DONE]":
+            return True, False
+        is_error = event.data.startswith('{"error"')
+        return is_error, is_error
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """An unnamed ``data:`` frame holding the error body, as OpenAI sends mid-stream."""
+        return json_error_frame(self, error)
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """Chat has no token-count endpoint of its own: ``{"input_tokens": n}`` like its siblings."""
+        return {"input_tokens": tokens}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """OpenAI's ``{"object": "list", "data": [...]}``."""
+        return openai_models_body(models)
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One OpenAI ``model`` object."""
+        return openai_model_entry(model, owner)
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client body → IR request; any fault is a :class:`DialectError`."""

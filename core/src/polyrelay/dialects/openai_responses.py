@@ -23,15 +23,35 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
 from polyrelay.aggregate import Collector, response_events
 from polyrelay.dialects import openai_errors
-from polyrelay.dialects.base import DialectError, data_url, reraise_as_dialect_error
+from polyrelay.dialects.base import (
+    DialectError,
+    bearer_auth,
+    content_field_problem,
+    openai_model_entry,
+    openai_models_body,
+    reraise_as_dialect_error,
+)
+from polyrelay.dialects.fields import (
+    ARRAY,
+    BOOLEAN,
+    NUMBER,
+    OBJECT,
+    STRING,
+    dict_or_empty,
+    field,
+    token_count,
+    usage_count,
+)
 from polyrelay.dialects.hints import retry_hint_in_text
+from polyrelay.dialects.media import data_url, parse_data_url
 from polyrelay.jsonutil import dumps, loads
-from polyrelay.sse import KEEPALIVE_COMMENT, SSEParser, frame
+from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent, SSEParser, frame
 
 NAME = ir.OPENAI_RESPONSES
 
@@ -88,27 +108,6 @@ _REDACTED_MARK = "redacted:"
 
 # -- small helpers -------------------------------------------------------------
 
-_CHECKS = {
-    "a string": lambda v: isinstance(v, str),
-    "an object": lambda v: isinstance(v, dict),
-    "an array": lambda v: isinstance(v, list),
-    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "a number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "a boolean": lambda v: isinstance(v, bool),
-}
-
-
-def _get(obj: dict[str, Any], key: str, kind: str, where: str = "", *, required: bool = False) -> Any:
-    """``obj[key]`` checked against ``kind`` (a key of _CHECKS); null counts as absent."""
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise DialectError(f"{where}{key} is required")
-        return None
-    if not _CHECKS[kind](value):
-        raise DialectError(f"{where}{key} must be {kind}")
-    return value
-
 
 def _x(holder: Any) -> dict[str, Any]:
     """This dialect's extras dict on a part, message or tool (created on demand)."""
@@ -118,10 +117,6 @@ def _x(holder: Any) -> dict[str, Any]:
 def _xr(holder: Any) -> dict[str, Any]:
     """This dialect's extras on ``holder`` for reading (``{}`` when absent or malformed)."""
     value = holder.extras.get(NAME)
-    return value if isinstance(value, dict) else {}
-
-
-def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
@@ -144,16 +139,6 @@ def _wire_signature(origin: str | None, signature: str) -> str:
     return signature if origin in (NAME, None) else ir.wrap_signature(origin, signature)
 
 
-def _parse_data_url(url: str) -> tuple[str | None, str | None]:
-    """``data:<mime>;base64,<b64>`` → (mime, b64); (None, None) if not such a URL."""
-    if not url.startswith("data:"):
-        return None, None
-    head, sep, data = url[5:].partition(",")
-    if not sep or not head.endswith(";base64"):
-        return None, None
-    return head[: -len(";base64")] or None, data
-
-
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
@@ -163,15 +148,15 @@ def _new_id(prefix: str) -> str:
 
 def _content_part(raw: dict[str, Any], where: str, default_text: str) -> ir.Part | None:
     """One message content part → IR part (None: unknown type, dropped deliberately)."""
-    ptype = _get(raw, "type", "a string", where, required=True)
+    ptype = field(raw, "type", STRING, where, required=True)
     part: ir.Text | ir.Image | ir.File
     if ptype in ("input_text", "output_text", "text"):
-        part = ir.Text(_get(raw, "text", "a string", where, required=True))
+        part = ir.Text(field(raw, "text", STRING, where, required=True))
         rest = _rest(raw, ("type", "text"))
         if ptype != default_text:
             rest["type"] = ptype
     elif ptype == "refusal":
-        part = ir.Text(_get(raw, "refusal", "a string", where, required=True))
+        part = ir.Text(field(raw, "refusal", STRING, where, required=True))
         rest = _rest(raw, ("refusal",))
     elif ptype == "input_image":
         url = raw.get("image_url")
@@ -179,18 +164,19 @@ def _content_part(raw: dict[str, Any], where: str, default_text: str) -> ir.Part
             url = url.get("url")
         if url is not None and not isinstance(url, str):
             raise DialectError(f"{where}image_url must be a string")
-        media_type, data = _parse_data_url(url or "")
-        part = ir.Image(media_type=media_type, data=data, url=None if data else url)
+        inline = parse_data_url(url or "")
+        part = ir.Image(media_type=inline.media_type if inline else None, data=inline.data if inline else None,
+                        url=None if inline and inline.data else url)
         rest = _rest(raw, ("type", "image_url"))
     elif ptype == "input_file":
-        file_data = _get(raw, "file_data", "a string", where)
-        media_type, data = _parse_data_url(file_data or "")
+        file_data = field(raw, "file_data", STRING, where)
+        inline = parse_data_url(file_data or "")
         part = ir.File(
-            media_type=media_type,
-            data=data if data is not None else file_data,
-            url=_get(raw, "file_url", "a string", where),
-            file_id=_get(raw, "file_id", "a string", where),
-            filename=_get(raw, "filename", "a string", where),
+            media_type=inline.media_type if inline else None,
+            data=inline.data if inline else file_data,
+            url=field(raw, "file_url", STRING, where),
+            file_id=field(raw, "file_id", STRING, where),
+            filename=field(raw, "filename", STRING, where),
         )
         rest = _rest(raw, ("type", "file_data", "file_url", "file_id", "filename"))
     else:
@@ -223,9 +209,9 @@ def _call_part(item: dict[str, Any], where: str) -> ir.ToolCall:
     custom = item.get("type") == "custom_tool_call"
     key = "input" if custom else "arguments"
     part = ir.ToolCall(
-        id=_get(item, "call_id", "a string", where, required=True),
-        name=_get(item, "name", "a string", where, required=True),
-        arguments=_get(item, key, "a string", where) or "",
+        id=field(item, "call_id", STRING, where, required=True),
+        name=field(item, "name", STRING, where, required=True),
+        arguments=field(item, key, STRING, where) or "",
         kind="custom" if custom else "function",
     )
     head = _rest(item, ("type", "call_id", "name", key))
@@ -237,15 +223,15 @@ def _call_part(item: dict[str, Any], where: str) -> ir.ToolCall:
 def _reasoning_part(item: dict[str, Any], where: str, *, from_client: bool) -> ir.Thinking:
     """A ``reasoning`` item → Thinking; summary texts joined, encrypted_content the signature."""
     texts = []
-    for j, summary in enumerate(_get(item, "summary", "an array", where) or []):
+    for j, summary in enumerate(field(item, "summary", ARRAY, where) or []):
         if not isinstance(summary, dict):
             raise DialectError(f"{where}summary[{j}] must be an object")
-        texts.append(_get(summary, "text", "a string", f"{where}summary[{j}].") or "")
+        texts.append(field(summary, "text", STRING, f"{where}summary[{j}].") or "")
     if not any(texts) and isinstance(item.get("content"), list):
         # Raw reasoning (reasoning_text parts) when there is no summary.
         texts = [c.get("text") or "" for c in item["content"] if isinstance(c, dict) and isinstance(c.get("text"), str)]
     part = ir.Thinking(text="\n\n".join(t for t in texts if t), origin=NAME)
-    encrypted = _get(item, "encrypted_content", "a string", where)
+    encrypted = field(item, "encrypted_content", STRING, where)
     if encrypted is not None:
         origin, signature = ir.unwrap_signature(encrypted, NAME) if from_client else (NAME, encrypted)
         if origin != NAME and signature.startswith(_REDACTED_MARK):
@@ -259,7 +245,7 @@ def _reasoning_part(item: dict[str, Any], where: str, *, from_client: bool) -> i
 
 def _message_parts(item: dict[str, Any], where: str) -> tuple[str, list[ir.Part]]:
     """A ``message`` item → (IR role, parts); the first part carries the item's leftovers."""
-    role = _get(item, "role", "a string", where, required=True)
+    role = field(item, "role", STRING, where, required=True)
     ir_role = _ROLE_FROM_WIRE.get(role, "user")
     default_text = "output_text" if ir_role == "assistant" else "input_text"
     parts = _content_parts(item.get("content"), f"{where}content", default_text)
@@ -286,7 +272,7 @@ class _InputReader:
             where = f"input[{i}]."
             if not isinstance(item, dict):
                 raise DialectError(f"input[{i}] must be an object")
-            kind = _get(item, "type", "a string", where)
+            kind = field(item, "type", STRING, where)
             if kind is None and "role" not in item:
                 raise DialectError(f"input[{i}] needs a type or a role")
             if kind in (None, "message"):
@@ -321,7 +307,7 @@ class _InputReader:
         else:
             raise DialectError(f"{where}output must be a string or an array")
         part = ir.ToolResult(
-            call_id=_get(item, "call_id", "a string", where, required=True),
+            call_id=field(item, "call_id", STRING, where, required=True),
             content=content,
             kind="custom" if item.get("type") == "custom_tool_call_output" else "function",
         )
@@ -358,13 +344,13 @@ class _InputReader:
 def _decode_tool(raw: Any, where: str) -> ir.Tool:
     if not isinstance(raw, dict):
         raise DialectError(f"{where} must be an object")
-    kind = _get(raw, "type", "a string", f"{where}.", required=True)
+    kind = field(raw, "type", STRING, f"{where}.", required=True)
     if kind == "function":
         tool = ir.Tool(
-            name=_get(raw, "name", "a string", f"{where}.", required=True),
-            description=_get(raw, "description", "a string", f"{where}."),
-            parameters=_get(raw, "parameters", "an object", f"{where}."),
-            strict=_get(raw, "strict", "a boolean", f"{where}."),
+            name=field(raw, "name", STRING, f"{where}.", required=True),
+            description=field(raw, "description", STRING, f"{where}."),
+            parameters=field(raw, "parameters", OBJECT, f"{where}."),
+            strict=field(raw, "strict", BOOLEAN, f"{where}."),
         )
         rest = _rest(raw, ("type", "name", "description", "parameters", "strict"))
         if rest:
@@ -386,16 +372,16 @@ def _decode_tool(raw: Any, where: str) -> ir.Tool:
 
 def _decode_tool_choice(body: dict[str, Any], ext: dict[str, Any]) -> ir.ToolChoice | None:
     raw = body.get("tool_choice")
-    parallel = _get(body, "parallel_tool_calls", "a boolean")
+    parallel = field(body, "parallel_tool_calls", BOOLEAN)
     choice: ir.ToolChoice | None = None
     if isinstance(raw, str):
         if raw not in ("auto", "none", "required"):
             raise DialectError("tool_choice must be auto, none, required or an object")
         choice = ir.ToolChoice(mode=raw)  # type: ignore[arg-type]
     elif isinstance(raw, dict):
-        kind = _get(raw, "type", "a string", "tool_choice.", required=True)
+        kind = field(raw, "type", STRING, "tool_choice.", required=True)
         if kind in ("function", "custom"):
-            choice = ir.ToolChoice(mode="tool", name=_get(raw, "name", "a string", "tool_choice.", required=True))
+            choice = ir.ToolChoice(mode="tool", name=field(raw, "name", STRING, "tool_choice.", required=True))
         else:  # hosted tool / allowed_tools: kept whole for a Responses upstream
             ext["tool_choice"] = raw
             choice = ir.ToolChoice(mode="auto" if raw.get("mode") == "auto" else "required")
@@ -408,10 +394,10 @@ def _decode_tool_choice(body: dict[str, Any], ext: dict[str, Any]) -> ir.ToolCho
 
 
 def _decode_request(body: dict[str, Any]) -> ir.Request:
-    model = _get(body, "model", "a string", required=True)
+    model = field(body, "model", STRING, required=True)
     ext = _rest(body, tuple(_REQUEST_FIELDS))
     reader = _InputReader()
-    instructions = _get(body, "instructions", "a string")
+    instructions = field(body, "instructions", STRING)
     if instructions:
         reader.system.append(ir.Text(instructions))
     source = body.get("input")
@@ -422,13 +408,13 @@ def _decode_request(body: dict[str, Any]) -> ir.Request:
     reader.read(source or [])
 
     request = ir.Request(model=model, messages=reader.messages, system=reader.system)
-    request.tools = [_decode_tool(t, f"tools[{i}]") for i, t in enumerate(_get(body, "tools", "an array") or [])]
+    request.tools = [_decode_tool(t, f"tools[{i}]") for i, t in enumerate(field(body, "tools", ARRAY) or [])]
     request.tool_choice = _decode_tool_choice(body, ext)
 
-    reasoning = _get(body, "reasoning", "an object")
+    reasoning = field(body, "reasoning", OBJECT)
     if reasoning is not None:
-        effort = _get(reasoning, "effort", "a string", "reasoning.")
-        summary = _get(reasoning, "summary", "a string", "reasoning.")
+        effort = field(reasoning, "effort", STRING, "reasoning.")
+        summary = field(reasoning, "summary", STRING, "reasoning.")
         request.thinking = ir.ThinkingConfig(
             enabled=effort != "none",
             effort=effort,
@@ -440,18 +426,18 @@ def _decode_request(body: dict[str, Any]) -> ir.Request:
         if rest := _rest(reasoning, ("effort", "summary")):
             ext["reasoning"] = rest
 
-    text = _get(body, "text", "an object")
+    text = field(body, "text", OBJECT)
     if text is not None:
-        fmt = _get(text, "format", "an object", "text.")
+        fmt = field(text, "format", OBJECT, "text.")
         rest = _rest(text, ("format",))
         if fmt is not None:
-            ftype = _get(fmt, "type", "a string", "text.format.", required=True)
+            ftype = field(fmt, "type", STRING, "text.format.", required=True)
             if ftype in ("text", "json_object", "json_schema"):
                 request.response_format = ir.ResponseFormat(
                     type=ftype,
-                    name=_get(fmt, "name", "a string", "text.format."),
-                    schema=_get(fmt, "schema", "an object", "text.format."),
-                    strict=_get(fmt, "strict", "a boolean", "text.format."),
+                    name=field(fmt, "name", STRING, "text.format."),
+                    schema=field(fmt, "schema", OBJECT, "text.format."),
+                    strict=field(fmt, "strict", BOOLEAN, "text.format."),
                 )
                 fmt = _rest(fmt, ("type", "name", "schema", "strict"))
             if fmt:
@@ -459,11 +445,11 @@ def _decode_request(body: dict[str, Any]) -> ir.Request:
         if rest:
             ext["text"] = rest
 
-    request.max_tokens = _get(body, "max_output_tokens", "an integer")
-    request.temperature = _get(body, "temperature", "a number")
-    request.top_p = _get(body, "top_p", "a number")
-    request.metadata = _get(body, "metadata", "an object") or {}
-    request.stream = bool(_get(body, "stream", "a boolean"))
+    request.max_tokens = token_count(body.get("max_output_tokens"), "max_output_tokens")
+    request.temperature = field(body, "temperature", NUMBER)
+    request.top_p = field(body, "top_p", NUMBER)
+    request.metadata = field(body, "metadata", OBJECT) or {}
+    request.stream = bool(field(body, "stream", BOOLEAN))
     if ext:
         request.extensions[NAME] = ext
     return request
@@ -473,7 +459,7 @@ def _decode_request(body: dict[str, Any]) -> ir.Request:
 
 
 def _encode_content(part: ir.Text | ir.Image | ir.File, default_text: str) -> dict[str, Any]:
-    extra = _dict(_xr(part).get("part"))
+    extra = dict_or_empty(_xr(part).get("part"))
     if isinstance(part, ir.Text):
         ptype = extra.get("type", default_text)
         out: dict[str, Any] = {"type": ptype, "refusal" if ptype == "refusal" else "text": part.text}
@@ -502,7 +488,7 @@ def _call_item(part: ir.ToolCall) -> dict[str, Any]:
         item = {"type": "custom_tool_call", "call_id": part.id, "name": part.name, "input": part.arguments}
     else:
         item = {"type": "function_call", "call_id": part.id, "name": part.name, "arguments": part.arguments or "{}"}
-    return _merge_missing(item, _dict(_xr(part).get("item")))
+    return _merge_missing(item, dict_or_empty(_xr(part).get("item")))
 
 
 def _reasoning_item(part: ir.Thinking, *, for_client: bool) -> dict[str, Any] | None:
@@ -520,7 +506,7 @@ def _reasoning_item(part: ir.Thinking, *, for_client: bool) -> dict[str, Any] | 
         return None
     else:
         item["encrypted_content"] = part.signature
-    return _merge_missing(item, _dict(_xr(part).get("item")))
+    return _merge_missing(item, dict_or_empty(_xr(part).get("item")))
 
 
 def _result_item(part: ir.ToolResult) -> dict[str, Any]:
@@ -531,7 +517,8 @@ def _result_item(part: ir.ToolResult) -> dict[str, Any]:
     else:
         output = [_encode_content(p, "input_text") for p in part.content]
     kind = "custom_tool_call_output" if part.kind == "custom" else "function_call_output"
-    return _merge_missing({"type": kind, "call_id": part.call_id, "output": output}, _dict(_xr(part).get("item")))
+    item = {"type": kind, "call_id": part.call_id, "output": output}
+    return _merge_missing(item, dict_or_empty(_xr(part).get("item")))
 
 
 def _positioned(carried: Any) -> dict[int, list[dict[str, Any]]]:
@@ -562,7 +549,7 @@ def _parts_to_items(
                 continue  # assistant content is output_text/refusal only
             x = _xr(part)
             if current is None or "item" in x:
-                current = item = _message_item(_dict(x.get("item")), wire_role, [])
+                current = item = _message_item(dict_or_empty(x.get("item")), wire_role, [])
             content = _encode_content(part, default_text)
             if for_client and content["type"] == "output_text":
                 content.setdefault("annotations", [])
@@ -618,7 +605,7 @@ def _encode_tool(tool: ir.Tool) -> dict[str, Any] | None:
         # Responses treats a missing strict as true, which rejects most schemas
         # written for other dialects; unknown means not strict.
         out["strict"] = bool(tool.strict)
-        return _merge_missing(out, _dict(x.get("tool")))
+        return _merge_missing(out, dict_or_empty(x.get("tool")))
     if tool.kind == "custom":
         out = {"type": "custom", "name": tool.name}
         if tool.description:
@@ -657,7 +644,7 @@ def _encode_request(request: ir.Request) -> dict[str, Any]:
     for text in request.system:
         x = _xr(text)
         if "item" in x:  # came from a developer/system input message: keep it one
-            current = _message_item(_dict(x["item"]), "developer", [])
+            current = _message_item(dict_or_empty(x["item"]), "developer", [])
             items.append(current)
         if current is None:
             instructions.append(text.text)
@@ -710,13 +697,12 @@ def _encode_request(request: ir.Request) -> dict[str, Any]:
 
 def _usage_from_wire(raw: Any) -> ir.Usage:
     usage = ir.Usage()
-    raw = _dict(raw)
+    raw = dict_or_empty(raw)
     for attr, key, sub in _USAGE_FIELDS:
         value = raw.get(key)
         if sub is not None:
-            value = _dict(value).get(sub)
-        if isinstance(value, int) and not isinstance(value, bool):
-            setattr(usage, attr, value)
+            value = dict_or_empty(value).get(sub)
+        setattr(usage, attr, usage_count(value))
     return usage
 
 
@@ -733,9 +719,9 @@ def _usage_to_wire(usage: ir.Usage) -> dict[str, Any]:
 
 def _stop_from_wire(status: Any, response: dict[str, Any], has_call: bool) -> str:
     if status == "incomplete":
-        return _STOP_FOR_INCOMPLETE.get(_dict(response.get("incomplete_details")).get("reason"), "end_turn")
+        return _STOP_FOR_INCOMPLETE.get(dict_or_empty(response.get("incomplete_details")).get("reason"), "end_turn")
     if status == "failed":
-        return _STOP_FOR_FAILED.get(_dict(response.get("error")).get("code"), "end_turn")
+        return _STOP_FOR_FAILED.get(dict_or_empty(response.get("error")).get("code"), "end_turn")
     return "tool_use" if has_call else "end_turn"
 
 
@@ -760,11 +746,11 @@ def _decode_output(output: list[Any]) -> tuple[list[ir.Part], list[list[Any]]]:
 def _decode_response(body: Any) -> ir.Response:
     if not isinstance(body, dict):
         raise DialectError("upstream response must be a JSON object", status=502)
-    parts, carried = _decode_output(_get(body, "output", "an array") or [])
+    parts, carried = _decode_output(field(body, "output", ARRAY) or [])
     has_call = any(isinstance(p, ir.ToolCall) for p in parts)
     response = ir.Response(
-        id=_get(body, "id", "a string") or "",
-        model=_get(body, "model", "a string") or "",
+        id=field(body, "id", STRING) or "",
+        model=field(body, "model", STRING) or "",
         parts=parts,
         stop_reason=_stop_from_wire(body.get("status"), body, has_call),
         usage=_usage_from_wire(body.get("usage")),
@@ -939,7 +925,7 @@ class _StreamDecoder:
 
     def _key(self, data: dict[str, Any]) -> Any:
         """Which output item an event is about (Codex may omit output_index)."""
-        item_id = data.get("item_id") or _dict(data.get("item")).get("id")
+        item_id = data.get("item_id") or dict_or_empty(data.get("item")).get("id")
         index = data.get("output_index")
         if isinstance(index, int):
             if isinstance(item_id, str):
@@ -977,11 +963,11 @@ class _StreamDecoder:
     # -- dispatch
 
     def _handle(self, etype: str, data: dict[str, Any], out: list[ir.Event]) -> None:
-        response = _dict(data.get("response"))
+        response = dict_or_empty(data.get("response"))
         self._start(out, response)
         key = self._key(data)
         if etype == "response.output_item.added":
-            item = _dict(data.get("item"))
+            item = dict_or_empty(data.get("item"))
             if item.get("type") in ("function_call", "custom_tool_call"):
                 self._block(out, (key, None), self._tool_start(item))
             elif item.get("type") == "reasoning":
@@ -1003,9 +989,9 @@ class _StreamDecoder:
             if index is not None and index not in self._filled:
                 self._delta(out, index, "arguments", data.get("arguments", data.get("input")))
         elif etype == "response.content_part.done":
-            self._part_done(out, key, _content_index(data), _dict(data.get("part")))
+            self._part_done(out, key, _content_index(data), dict_or_empty(data.get("part")))
         elif etype == "response.output_item.done":
-            self._item_done(out, key, _dict(data.get("item")))
+            self._item_done(out, key, dict_or_empty(data.get("item")))
         elif etype in ("response.completed", "response.incomplete"):
             response.setdefault("status", etype.removeprefix("response."))
             self._finish(out, response)
@@ -1033,7 +1019,7 @@ class _StreamDecoder:
         if kind == "message":
             content = item.get("content")
             for ci, part in enumerate(content if isinstance(content, list) else []):
-                self._part_done(out, key, ci, _dict(part))
+                self._part_done(out, key, ci, dict_or_empty(part))
         elif kind in ("function_call", "custom_tool_call"):
             index = self._block(out, (key, None), self._tool_start(item))
             if index not in self._filled:
@@ -1252,12 +1238,65 @@ class _StreamEncoder:
 
 # -- the dialect ---------------------------------------------------------------
 
+#: Stream events that end a Responses stream normally, and those that end it failed
+#: (https://platform.openai.com/docs/api-reference/responses-streaming).
+_DONE_EVENTS = frozenset({"response.completed", "response.incomplete"})
+_FAILED_EVENTS = frozenset({"response.failed", "error"})
+
 
 class OpenAIResponsesDialect:
     """The OpenAI Responses codec (see the module docstring)."""
 
     name = NAME
     keepalive_frame = KEEPALIVE_COMMENT
+    marker_headers: tuple[str, ...] = ()
+    model_in_body: bool = True
+    forwarded_headers: tuple[str, ...] = ()
+    prompt_fields: tuple[str, ...] = ("input", "instructions", "tools")
+
+    def claims_path(self, path: str) -> bool:
+        """``/v1/responses`` and ``/v1/responses/input_tokens``."""
+        return path.startswith("/v1/responses")
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """``Authorization: Bearer`` (https://platform.openai.com/docs/api-reference/authentication)."""
+        return bearer_auth(secret)
+
+    def upstream_path(self, model: str, stream: bool) -> str:
+        """``/responses`` under the ``/v1`` base: model and stream flag travel in the body."""
+        return "/responses"
+
+    def passes_through(self, stream: bool, sse: bool) -> bool:
+        """Always: Responses streams only SSE."""
+        return True
+
+    def shape_problem(self, data: dict[str, Any]) -> str | None:
+        """``input`` may be absent (a ``previous_response_id`` continuation), else a string or an array."""
+        return content_field_problem(data, "input", (list, str), required=False)
+
+    def frame_kind(self, event: SSEEvent) -> tuple[bool, bool]:
+        """By event name: completed / incomplete end a stream, failed / error end it failed."""
+        kind = event.event or ""
+        failed = kind in _FAILED_EVENTS
+        return failed or kind in _DONE_EVENTS, failed
+
+    def passthrough_error_frame(self, error: ir.ErrorInfo) -> bytes:
+        """``event: error`` with ``{"type": "error", "code", "message", "param"}``, the streaming error event."""
+        inner = self.error_body(error)["error"]
+        payload = {"type": "error", "code": inner.get("code"), "message": inner.get("message"), "param": None}
+        return frame(dumps(payload), "error")
+
+    def token_count_body(self, tokens: int) -> dict[str, Any]:
+        """``/v1/responses/input_tokens``: ``{"object": "response.input_tokens", "input_tokens": n}``."""
+        return {"object": "response.input_tokens", "input_tokens": tokens}
+
+    def models_body(self, models: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """OpenAI's ``{"object": "list", "data": [...]}``."""
+        return openai_models_body(models)
+
+    def model_entry(self, model: str, owner: str) -> dict[str, Any]:
+        """One OpenAI ``model`` object."""
+        return openai_model_entry(model, owner)
 
     def decode_request(self, body: Any) -> ir.Request:
         """Client JSON body → IR request; any fault is a DialectError (400)."""

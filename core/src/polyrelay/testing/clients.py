@@ -216,3 +216,17 @@ def tool_calls_of(dialect: str, stream: bool, raw: bytes) -> tuple[list[tuple[st
 #: What each dialect says when a turn ends in a tool call.
 TOOL_STOP = {ir.ANTHROPIC: "tool_use", ir.OPENAI_CHAT: "tool_calls", ir.OPENAI_RESPONSES: "completed",
              ir.GEMINI: "STOP"}
+
+
+def is_error_shape(dialect: str, status: int, body: Any) -> bool:
+    """Whether ``body`` is an error as ``dialect``'s SDKs parse it (for a response of ``status``)."""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return False
+    error = body["error"]
+    if not isinstance(error.get("message"), str):
+        return False
+    if dialect == ir.ANTHROPIC:
+        return body.get("type") == "error" and isinstance(error.get("type"), str)
+    if dialect == ir.GEMINI:
+        return error.get("code") == status and isinstance(error.get("status"), str)
+    return isinstance(error.get("type"), str)
