@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PACKAGES := -e ./core -e ./providers/gemini -e ./providers/codex -e ./providers/qwen -e ./providers/claude
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench bench-smoke clean
+.PHONY: serve test lint typecheck bench bench-smoke clean
 
 $(STAMP): core/pyproject.toml $(wildcard providers/*/pyproject.toml) requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# mypy --strict on core/src and providers/*/src ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -124,7 +124,7 @@ class Pool:
         """Add (or replace) a credential."""
         self._credentials[credential.id] = credential
 
-    def __iter__(self) -> Iterable[Credential]:
+    def __iter__(self) -> Iterator[Credential]:
         return iter(sorted(self._credentials.values(), key=lambda c: (c.provider, c.id)))
 
     def __len__(self) -> int:

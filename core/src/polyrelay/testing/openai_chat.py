@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +41,7 @@ def completion(model: str, text: str | None, tool_calls: list[dict[str, Any]] | 
 def chunk_frames(
     model: str,
     pieces: list[str],
-    tool_calls: list[tuple[str, str, list[str]]] = (),
+    tool_calls: Sequence[tuple[str, str, list[str]]] = (),
     finish_reason: str | None = None,
     include_usage: bool = True,
     usage: tuple[int, int] = (11, 7),

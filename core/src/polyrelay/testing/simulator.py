@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, Self
 
 import attrs
@@ -55,10 +55,11 @@ class Reply:
     hold: float = 0.0
 
     @classmethod
-    def json(cls, body: Any, status: int = 200, delay: float = 0.0, **headers: str) -> Reply:
-        """A complete JSON answer; keyword headers use ``_`` for ``-`` (``retry_after``)."""
-        return cls(status=status, body=body, delay=delay,
-                   headers={k.replace("_", "-"): v for k, v in headers.items()})
+    def json(cls, body: Any, status: int = 200, delay: float = 0.0, headers: Mapping[str, str] | None = None,
+             **named: str) -> Reply:
+        """A complete JSON answer; header names (a mapping or keywords) use ``_`` for ``-`` (``retry_after``)."""
+        merged = {**(headers or {}), **named}
+        return cls(status=status, body=body, delay=delay, headers={k.replace("_", "-"): v for k, v in merged.items()})
 
     @classmethod
     def sse(cls, frames: list[bytes], interval: float = 0.0, **kwargs: Any) -> Reply:

@@ -58,7 +58,7 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 def error_reply(status: int, kind: str, message: str, **headers: str) -> Reply:
     """An error answer with Anthropic's ``request-id`` header."""
     body = error_body(kind, message)
-    return Reply.json(body, status=status, request_id=body["request_id"], **headers)
+    return Reply.json(body, status=status, headers={"request_id": body["request_id"], **headers})
 
 
 def rate_limit_reply(retry_after: int = 30) -> Reply:
@@ -262,10 +262,10 @@ class AnthropicSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """Authentication, version header and body validation, in Anthropic's order and words."""
-        problem = self.key_problem(recorded)
-        if problem == "missing":
+        refused = self.key_problem(recorded)
+        if refused == "missing":
             return error_reply(401, "authentication_error", "x-api-key header is required")
-        if problem == "unknown":
+        if refused == "unknown":
             return error_reply(401, "authentication_error", "invalid x-api-key")
         version = recorded.headers.get("anthropic-version")
         if not version:

@@ -65,7 +65,7 @@ def error_reply(status: int, message: str, type_: str = "invalid_request_error",
                 param: str | None = None, **headers: str) -> Reply:
     """An error answer with OpenAI's ``x-request-id`` header."""
     return Reply.json(error_body(message, type_, code, param), status=status,
-                      x_request_id=f"req_sim{next(_ids):024x}", **headers)
+                      headers={"x_request_id": f"req_sim{next(_ids):024x}", **headers})
 
 
 def rate_limit_reply(seconds: float = 1.5, retry_after: int | None = None, model: str = "gpt-5") -> Reply:
@@ -214,7 +214,8 @@ def _tool_problem(body: dict[str, Any]) -> Reply | None:
                                f"string that matches the pattern '{_TOOL_NAME.pattern}'.", code="invalid_value",
                                param=f"tools[{index}].name")
     calls: set[str] = set()
-    history = body.get("input") if isinstance(body.get("input"), list) and not body.get("previous_response_id") else []
+    chained = not isinstance(body.get("input"), list) or body.get("previous_response_id")
+    history: list[Any] = [] if chained else body["input"]
     for item in history:
         kind = item.get("type") if isinstance(item, dict) else None
         if kind in ("function_call", "custom_tool_call"):
@@ -280,11 +281,11 @@ class ResponsesSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """The bearer key, then the body, in OpenAI's words."""
-        problem = self.key_problem(recorded)
-        if problem == "missing":
+        refused = self.key_problem(recorded)
+        if refused == "missing":
             return error_reply(401, "You didn't provide an API key. You need to provide your API key in an "
                                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
-        if problem == "unknown":
+        if refused == "unknown":
             key = self.presented_key(recorded)
             return error_reply(401, f"Incorrect API key provided: {_redacted(key)}. You can find your API key at "
                                "https://platform.openai.com/account/api-keys.", code="invalid_api_key")

@@ -71,7 +71,7 @@ def status_body(code: int, status: str, message: str, details: Iterable[dict[str
 def status_reply(code: int, status: str, message: str, details: Iterable[dict[str, Any]] = (),
                  **headers: str) -> Reply:
     """A google.rpc.Status error answer."""
-    return Reply.json(status_body(code, status, message, details), status=code, **headers)
+    return Reply.json(status_body(code, status, message, details), status=code, headers=headers)
 
 
 def invalid_argument(message: str) -> Reply:
@@ -304,12 +304,12 @@ class GeminiSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """Key, method, model and body, in Google's order and words."""
-        problem = self.key_problem(recorded)
-        if problem == "missing":
+        refused = self.key_problem(recorded)
+        if refused == "missing":
             return status_reply(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers "
                                 "without established identity). Please use API Key or other form of API consumer "
                                 "identity to call this API.")
-        if problem == "unknown":
+        if refused == "unknown":
             return _api_key_invalid()
         model, _, action = recorded.path.rsplit("/", 1)[-1].partition(":")
         if action not in ("generateContent", "streamGenerateContent"):
@@ -336,8 +336,8 @@ class GeminiSimulator(Simulator):
             if thought is not None:
                 parts = [{"text": thought, "thought": True},
                          {"text": self.reply_text, "thoughtSignature": thought_signature(thought)}]
-            words = len(self.reply_text.split(" "))
-            return Reply.json(response_chunk(model, parts, usage(words, 5 if thought else 0), f"sim-{next(_ids)}",
+            count = len(self.reply_text.split(" "))
+            return Reply.json(response_chunk(model, parts, usage(count, 5 if thought else 0), f"sim-{next(_ids)}",
                                              "STOP"))
         words = self.reply_text.split(" ")
         chunks = answer_chunks(model, [w if i == 0 else f" {w}" for i, w in enumerate(words)], thought)

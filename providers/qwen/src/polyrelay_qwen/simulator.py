@@ -40,7 +40,7 @@ def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
 
 def error_reply(status: int, message: str, type_: str, code: str | None, **headers: str) -> Reply:
     """An error answer."""
-    return Reply.json(error_body(message, type_, code), status=status, **headers)
+    return Reply.json(error_body(message, type_, code), status=status, headers=headers)
 
 
 def invalid_parameter(message: str) -> Reply:
@@ -132,7 +132,7 @@ def tool_call_reply(model: str, name: str, arguments: dict[str, Any], stream: bo
 
 def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
     """Every assistant ``tool_calls`` answered by ``tool`` messages right after it, and no stray ``tool`` message."""
-    pending: list[str] = []
+    pending: list[Any] = []  # tool call ids as the client sent them
     for index, message in enumerate(messages):
         if message["role"] == "tool":
             if message.get("tool_call_id") not in pending:
