@@ -1,5 +1,8 @@
 """polyrelay provider: Claude through Anthropic API keys.
 
+Wire facts: https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/api/errors
+(529 ``overloaded_error``) and https://docs.anthropic.com/en/api/rate-limits (``retry-after``).
+
 The upstream speaks the Anthropic Messages dialect, so the core's defaults
 do all the work: ``x-api-key`` plus ``anthropic-version`` on
 ``{base}/v1/messages``, byte-exact pass-through for Anthropic clients (their

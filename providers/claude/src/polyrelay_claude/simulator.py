@@ -1,4 +1,7 @@
-"""A fake of the Anthropic Messages API as an API-key client meets it (wire notes §2.1, §3.8).
+"""A fake of the Anthropic Messages API as an API-key client meets it.
+
+Sources: https://docs.anthropic.com/en/api/messages, .../en/api/messages-streaming,
+.../en/api/errors and .../en/api/rate-limits.
 
 ``POST /v1/messages`` on loopback.  It validates what Anthropic validates
 before it generates anything: the ``x-api-key`` header (401
@@ -62,7 +65,7 @@ def error_reply(status: int, kind: str, message: str, **headers: str) -> Reply:
 
 
 def rate_limit_reply(retry_after: int = 30) -> Reply:
-    """429 ``rate_limit_error`` with ``retry-after`` and the ``anthropic-ratelimit-*`` headers (§3.8)."""
+    """429 ``rate_limit_error`` with ``retry-after`` and the ``anthropic-ratelimit-*`` headers (rate-limits page)."""
     return error_reply(
         429, "rate_limit_error",
         "This request would exceed the rate limit for your organization of 50 requests per minute. "

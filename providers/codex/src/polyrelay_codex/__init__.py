@@ -1,4 +1,7 @@
-"""polyrelay provider: OpenAI API keys on the Responses API (wire notes §3.4).
+"""polyrelay provider: OpenAI API keys on the Responses API.
+
+Wire facts: https://platform.openai.com/docs/api-reference/responses and
+https://platform.openai.com/docs/guides/error-codes (``insufficient_quota``).
 
 The upstream speaks the OpenAI Responses dialect, so the core's defaults
 send ``Authorization: Bearer`` to ``{base}/responses`` (streamed or not),

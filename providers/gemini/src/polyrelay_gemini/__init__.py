@@ -1,4 +1,8 @@
-"""polyrelay provider: Gemini through Google AI Studio API keys (wire notes §3.2).
+"""polyrelay provider: Gemini through Google AI Studio API keys.
+
+Wire facts: https://ai.google.dev/api/generate-content (endpoints, ``x-goog-api-key``),
+https://ai.google.dev/gemini-api/docs/rate-limits (``RetryInfo``, per-day quotas reset at midnight
+Pacific time), https://ai.google.dev/gemini-api/docs/troubleshooting (``API_KEY_INVALID``).
 
 The upstream speaks the Gemini dialect, so the core's defaults build the
 request (``x-goog-api-key``, ``{base}/models/{model}:generateContent`` or

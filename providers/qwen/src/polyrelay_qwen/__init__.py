@@ -1,4 +1,8 @@
-"""polyrelay provider: Qwen through Alibaba Model Studio (DashScope) API keys (wire notes §3.6).
+"""polyrelay provider: Qwen through Alibaba Model Studio (DashScope) API keys.
+
+Wire facts: https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope
+(endpoints per region), https://www.alibabacloud.com/help/en/model-studio/deep-thinking
+(``enable_thinking``, ``thinking_budget``, no thinking on non-stream calls).
 
 DashScope's compatible mode speaks OpenAI Chat Completions, so the core's
 defaults send ``Authorization: Bearer`` to ``{base}/chat/completions``, pass

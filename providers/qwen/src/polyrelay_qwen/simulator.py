@@ -1,4 +1,8 @@
-"""A fake of DashScope's OpenAI-compatible mode as an API-key holder meets it (wire notes §3.5, §3.6).
+"""A fake of DashScope's OpenAI-compatible mode as an API-key holder meets it.
+
+Sources: https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope,
+https://www.alibabacloud.com/help/en/model-studio/deep-thinking and
+https://www.alibabacloud.com/help/en/model-studio/error-code.
 
 ``POST /compatible-mode/v1/chat/completions`` on loopback.  Like DashScope
 it checks the bearer key (401 ``invalid_api_key``), the model (404
@@ -56,7 +60,7 @@ def rate_limit_reply(retry_after: int | None = 20) -> Reply:
 
 
 def quota_reply(status: int = 429) -> Reply:
-    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it, §3.5)."""
+    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it)."""
     return error_reply(status, "You exceeded your current quota, please check your plan and billing details.",
                        "insufficient_quota", "insufficient_quota")
 
