@@ -170,14 +170,25 @@ def test_per_provider_hooks_are_seen_by_pluggy_tracing():
     plugin = plugin_of(register_providers=register_providers, translate_chunk=translate_chunk)
     pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""}, extra_plugins=[("traced", plugin)])
     seen: list[tuple[str, list[str]]] = []
-    pm.add_hookcall_monitoring(
+    undo = pm.add_hookcall_monitoring(
         lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
         lambda outcome, name, impls, kwargs: None,
     )
     (provider,) = collect_providers(pm, None)
-    assert bind(pm, provider).translate_chunk(provider=provider, stream=None, data=b"x") == [("own", b"x")]
+    binding = bind(pm, provider)
+    assert binding.translate_chunk(provider=provider, stream=None, data=b"x") == [("own", b"x")]
     assert ("register_providers", ["traced"]) in seen
     assert seen[-1] == ("translate_chunk", ["polyrelay.defaults", "traced"])
+
+    undo()
+    calls = len(seen)
+    assert binding.translate_chunk(provider=provider, stream=None, data=b"y") == [("own", b"y")]
+    assert len(seen) == calls, "no monitor left, nothing traced"
+    traced: list[str] = []
+    pm.trace.root.setwriter(lambda line: traced.append(line))
+    pm.enable_tracing()
+    binding.translate_chunk(provider=provider, stream=None, data=b"z")
+    assert any("translate_chunk" in line for line in traced), traced
 
 
 class TestProviderPlugin:
