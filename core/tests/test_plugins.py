@@ -223,6 +223,25 @@ class TestProviderPlugin:
                 def register_providers(self, config):
                     return []
 
+    def test_a_hook_added_by_an_intermediate_base_is_guarded_too(self):
+        class WithOwnHook(self.Foo):
+            @hookimpl
+            def classify_response(self, status):
+                return None
+
+        with pytest.raises(TypeError, match="classify_response"):
+            class Broken(WithOwnHook):
+                def classify_response(self, status):
+                    return None
+
+        class Fine(WithOwnHook):
+            @hookimpl
+            def classify_response(self, status):
+                return None
+
+            def credentials(self, config):  # a plain override point, not a hook
+                return []
+
 
 STRICT_MODE_SUITE = '''
 import json
