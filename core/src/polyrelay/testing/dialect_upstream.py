@@ -10,6 +10,8 @@ real providers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from polyrelay import ir, jsonutil
@@ -55,14 +57,16 @@ class DialectUpstream(Simulator):
         return Reply.sse([f for f in [*frames, encoder.finish()] if f])
 
 
-def dialect_provider(name: str, dialect: str, models: list[str]) -> tuple[str, ProviderPlugin]:
+def dialect_provider(name: str, dialect: str, models: list[str]) -> tuple[str, Any]:
     """An ``extra_plugins`` entry: provider ``name`` speaking ``dialect``, keys in ``<name>-api-key``.
 
     The API base is each key's ``base-url`` (point it at a :class:`DialectUpstream`).
     """
-    constants = {"name": name, "dialect": dialect, "urls": {"api": "http://127.0.0.1:9"}, "models": tuple(models),
-                 "api_key_section": f"{name}-api-key"}
-    return name, type(f"DialectProvider[{name}]", (ProviderPlugin,), constants)()
+    plugin_class = type(f"{name.title()}Plugin", (ProviderPlugin,), {
+        "name": name, "dialect": dialect, "urls": {"api": "http://127.0.0.1:9"},
+        "models": tuple(models), "api_key_section": f"{name}-api-key",
+    })
+    return name, plugin_class()
 
 
 def key_config(name: str, upstream: DialectUpstream, keys: list[str], base_path: str = "") -> str:
