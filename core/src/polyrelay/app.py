@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from polyrelay import ir, jsonutil, secrets
 from polyrelay.config import Config
+from polyrelay.counting import upstream_count
 from polyrelay.gateway import Gateway, error_response, model_not_found
 from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
 from polyrelay.routing import InvalidModelName, ModelNotFound
@@ -153,7 +154,7 @@ class App:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         """Own the outbound sessions and the refresh loop for the app's lifetime."""
-        self._refresher = asyncio.create_task(self.gateway.refresh_loop())
+        self._refresher = asyncio.create_task(self.gateway.background())
         try:
             yield
         finally:
@@ -316,7 +317,7 @@ class App:
             return client
         client.model = model
         if action == "countTokens":
-            return self._count(client)
+            return await self._count(client)
         client.stream = action == "streamGenerateContent"
         client.sse = request.query_params.get("alt") == "sse"
         return await self._serve(request, client)
@@ -327,17 +328,20 @@ class App:
         client = await self._client_request(request, dialect)
         if isinstance(client, Response):
             return client
-        return self._count(client)
+        return await self._count(client)
 
-    def _count(self, client: ClientRequest) -> Response:
-        """A local estimate of input tokens (about four bytes of text per token)."""
+    async def _count(self, client: ClientRequest) -> Response:
+        """Input tokens: the upstream's count when its provider can count, else a local estimate
+        (about four bytes of text per token)."""
         try:
-            self.gateway.router.resolve(client.model)
+            targets = self.gateway.router.resolve(client.model)
         except ModelNotFound:
             return error_response(client.dialect, model_not_found(client))
-        fields = ("system", "messages", "tools", "input", "instructions", "contents", "systemInstruction")
-        text = jsonutil.dumps({k: client.json[k] for k in fields if k in client.json})
-        tokens = max(1, math.ceil(len(text) / 4))
+        tokens = await upstream_count(targets, self.gateway.pool, self.gateway.sessions, client)
+        if tokens is None:
+            fields = ("system", "messages", "tools", "input", "instructions", "contents", "systemInstruction")
+            text = jsonutil.dumps({k: client.json[k] for k in fields if k in client.json})
+            tokens = max(1, math.ceil(len(text) / 4))
         if client.dialect == ir.GEMINI:
             return JSONResponse({"totalTokens": tokens,
                                  "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]})
@@ -349,7 +353,7 @@ class App:
         """``GET /v1/models``: Anthropic's shape when ``anthropic-version`` is sent, else OpenAI's."""
         if not self._authorized(request):
             return self._reject(request)
-        rows = self.gateway.router.models()
+        rows = self.gateway.models()
         if "anthropic-version" in request.headers:
             data = [{"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
                     for m, _ in rows]
@@ -363,7 +367,7 @@ class App:
         """``GET /v1beta/models``."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.router.models()]})
+        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.models()]})
 
     def _gemini_model(self, model: str) -> Response:
         try:

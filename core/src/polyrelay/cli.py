@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from polyrelay.accounts.login import add_login_command
 from polyrelay.config import ConfigError
 from polyrelay.gateway import Gateway
 from polyrelay.logs import setup_logging
@@ -40,7 +41,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List routable models and the provider serving each."""
-    for model, provider in _gateway(args).router.models():
+    for model, provider in _gateway(args).models():
         print(f"{model:40} {provider}")
     return 0
 
@@ -54,6 +55,12 @@ def cmd_credentials(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         state = "disabled" if row["disabled"] else ("cooling" if row["cooldown"] else "ready")
+        if row["disabled"] and row["disabled_reason"]:
+            state += f" ({row['disabled_reason']})"
+        elif row["cooldown"]:
+            state += f" {row['cooldown']['seconds_left']:g}s ({row['cooldown']['reason']})"
+        if row["write_error"]:
+            state += f"; {row['write_error']}"
         print(f"{row['provider']:16} {row['id']:40} {row['kind']:8} {row['label']:24} {state}")
     return 0
 
@@ -83,6 +90,7 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argpar
     creds = sub.add_parser("credentials", help="list credentials and their cooldowns", parents=common)
     creds.add_argument("--json", action="store_true", help="machine-readable output")
     creds.set_defaults(func=cmd_credentials)
+    add_login_command(sub)
     return top, sub
 
 

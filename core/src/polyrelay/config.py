@@ -78,6 +78,8 @@ class Config:
     model_aliases: dict[str, str] = attrs.field(factory=dict)
     #: Per-provider upstream address overrides: ``{provider: {url-name: url}}``.
     upstream_urls: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    #: Per-provider proactive refresh lead: ``{provider: seconds before expiry}``.
+    refresh_lead_seconds: dict[str, float] = attrs.field(factory=dict)
     max_body_mb: float = 32.0
     #: Serve on a non-loopback address even though ``api-keys`` is empty.
     allow_unauthenticated_remote: bool = False

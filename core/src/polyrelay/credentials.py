@@ -53,6 +53,8 @@ class CredentialState:
     last_used: float = 0.0
     #: Step on the 429 back-off ladder (1 s, 2 s, 4 s, ...).
     ladder: int = 0
+    #: Why the last write-back of this credential's file failed (None: written).
+    write_error: str | None = None
 
 
 class CooldownStore(Protocol):
@@ -123,6 +125,11 @@ class Pool:
     def add(self, credential: Credential) -> None:
         """Add (or replace) a credential."""
         self._credentials[credential.id] = credential
+
+    def remove(self, credential_id: str) -> Credential | None:
+        """Drop a credential (its auth file was deleted); its state goes with it."""
+        self._refresh_locks.pop(credential_id, None)
+        return self._credentials.pop(credential_id, None)
 
     def __iter__(self) -> Iterator[Credential]:
         return iter(sorted(self._credentials.values(), key=lambda c: (c.provider, c.id)))
@@ -204,7 +211,7 @@ class Pool:
         if seconds <= 0:
             return 0.0
         seconds = min(seconds, MAX_COOLDOWN)
-        reason = verdict.error.kind if verdict.error else f"status {status}"
+        reason = verdict.reason or (verdict.error.kind if verdict.error else f"status {status}")
         until = self.clock() + seconds
         if verdict.scope == "credential":
             if state.cooldown is None or state.cooldown.until < until:
@@ -250,11 +257,13 @@ class Pool:
             "kind": credential.kind,
             "label": credential.label,
             "disabled": credential.disabled,
+            "disabled_reason": credential.disabled_reason or None,
             "priority": credential.priority,
             "cooldown": left(state.cooldown),
             "model_cooldowns": {m: left(c) for m, c in state.models.items() if left(c)},
             "successes": state.successes,
             "failures": state.failures,
+            "write_error": state.write_error,
         }
 
     # -- refresh -------------------------------------------------------------
@@ -271,40 +280,36 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` with ``data`` so readers never see half a file.
 
     Written to a temporary file in the same directory (same filesystem),
-    flushed to disk, then renamed over the original; mode 0600 since it holds
-    tokens.
+    flushed to disk, renamed over the original, and the directory synced so
+    the rename itself survives a crash; mode 0600 since it holds tokens.  A
+    symlinked auth file is written through: its target is replaced and the
+    link stays.  This is the one function that writes credential files.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The temporary name is capped so a long account name still fits NAME_MAX.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_directory(target.parent)
 
 
-def read_auth_dir(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every ``*.json`` object under ``directory`` (recursively), sorted by path.
-
-    Unreadable or non-object files are logged and skipped: one bad file must
-    not keep the gateway from starting.
-    """
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in sorted(directory.rglob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            log.warning("skipping auth file %s: %s", path.name, exc.__class__.__name__)
-            continue
-        if isinstance(data, dict):
-            found.append((path, data))
-        else:
-            log.warning("skipping auth file %s: not a JSON object", path.name)
-    return found
+def _sync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # some filesystems (and Windows) cannot open a directory; the data itself is synced
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -8,7 +8,6 @@ terminal error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -20,8 +19,10 @@ import pluggy
 from starlette.responses import Response, StreamingResponse
 
 from polyrelay import aggregate, defaults, ir, jsonutil, secrets
+from polyrelay.accounts.authdir import AuthDir
+from polyrelay.accounts.upkeep import Accounts
 from polyrelay.config import Config
-from polyrelay.credentials import Pool, read_auth_dir, write_json_atomic
+from polyrelay.credentials import Pool
 from polyrelay.defaults import is_passthrough
 from polyrelay.dialects import DialectError, get_dialect
 from polyrelay.logs import redaction_filter
@@ -73,6 +74,7 @@ class Gateway:
         for provider in providers:
             overrides = config.upstream_urls.get(provider.name, {})
             provider.urls = {**provider.urls, **overrides}
+            provider.refresh_lead = config.refresh_lead_seconds.get(provider.name, provider.refresh_lead)
         self.bindings: list[Binding] = [bind(pm, p) for p in providers]
         self.router = Router(self.bindings, config)
         self.pool = pool or Pool(
@@ -91,22 +93,28 @@ class Gateway:
 
     def _load_credentials(self) -> None:
         by_name = {b.provider.name: b.provider for b in self.bindings}
-        claimed_types = {t: p for p in by_name.values() for t in p.credential_types}
         for provider in by_name.values():
             for _, creds in call_each(self.pm, "config_credentials", config=self.config, provider=provider):
                 for credential in creds or []:
                     self.pool.add(credential)
-        for path, data in read_auth_dir(self.config.auth_path):
-            credential = self.pm.hook.credential_from_file(data=data, path=path)
-            if credential is None:
-                kind = data.get("type")
-                if kind not in claimed_types:
-                    log.warning("auth file %s: no installed provider handles type %r", path.name, kind)
-                continue
-            if credential.provider not in by_name:
-                log.warning("auth file %s: provider %r is not registered", path.name, credential.provider)
-                continue
-            self.pool.add(credential)
+        self.auth_dir = AuthDir(
+            self.config.auth_path, self.pool,
+            claim=lambda data, path: self.pm.hook.credential_from_file(data=data, path=path),
+            claimed_types={t for p in by_name.values() for t in p.credential_types},
+            providers=set(by_name),
+            on_load=lambda credential: redaction_filter().add(credential.secrets),
+        )
+        self.auth_dir.scan()
+        self.accounts = Accounts(self.pool, self.sessions, by_name, self.auth_dir)
+
+    def models(self) -> list[tuple[str, str]]:
+        """``(model, provider)`` for every routable model whose provider holds a usable credential.
+
+        An account provider is registered before any account exists (one may
+        be logged in while serving); until then its models are not listed.
+        """
+        live = {c.provider for c in self.pool if not c.disabled}
+        return [(model, provider) for model, provider in self.router.models() if provider in live]
 
     async def aclose(self) -> None:
         """Release outbound connections."""
@@ -191,6 +199,7 @@ class Gateway:
         provider = binding.provider
         model = client.upstream_model
         for refreshed in (False, True):
+            used = credential.secret  # a refresh is owed only if this token is still the current one
             upstream = binding.translate_request(provider=provider, request=client, credential=credential)
             session, options = self.sessions.get(credential.proxy_url)
             sent = time.perf_counter()
@@ -218,9 +227,11 @@ class Gateway:
                 provider=provider, status=response.status, headers=response.headers, body=body
             )
             error = verdict.error or ir.ErrorInfo(response.status, f"upstream answered {response.status}")
+            if verdict.disable:
+                self.accounts.disable(credential, verdict.disable)
             if verdict.action == "refresh":
                 refreshable = not refreshed and provider.refresh is not None and credential.kind == "oauth"
-                if refreshable and await self.refresh(binding, credential):
+                if refreshable and await self.accounts.refresh(provider, credential, used):
                     continue
                 verdict = Verdict("next", error, scope="credential", cooldown=verdict.cooldown)
             if verdict.action == "fail":
@@ -231,25 +242,7 @@ class Gateway:
 
     async def refresh(self, binding: Binding, credential: Credential) -> bool:
         """Refresh a credential once, however many requests ask at the same time."""
-        refresh = binding.provider.refresh
-        if refresh is None:
-            return False
-        lock = self.pool.refresh_lock(credential)
-        before = credential.secret
-        async with lock:
-            if credential.secret != before:
-                return True  # another request refreshed it while we waited
-            session, _ = self.sessions.get(credential.proxy_url)
-            try:
-                await refresh(credential, session, binding.provider)
-            except Exception as exc:  # a failed refresh cools the credential, it must not crash the request
-                log.warning("refresh of %s failed: %s", credential.label, exc.__class__.__name__)
-                return False
-            redaction_filter().add(credential.secrets)
-            if credential.path is not None:
-                write_json_atomic(credential.path, credential.data)
-            log.info("refreshed credential %s", credential.label)
-            return True
+        return await self.accounts.refresh(binding.provider, credential)
 
     # -- delivering a successful answer ---------------------------------------
 
@@ -365,19 +358,9 @@ class Gateway:
 
     # -- background ------------------------------------------------------------
 
-    async def refresh_loop(self, interval: float = 30.0) -> None:
-        """Refresh OAuth credentials shortly before they expire, forever."""
-        bindings = {b.provider.name: b for b in self.bindings}
-        while True:
-            now = time.time()
-            for credential in list(self.pool):
-                binding = bindings.get(credential.provider)
-                if binding is None or binding.provider.refresh is None or credential.expires_at is None:
-                    continue
-                if credential.expires_at - binding.provider.refresh_lead <= now:
-                    with contextlib.suppress(Exception):
-                        await self.refresh(binding, credential)
-            await asyncio.sleep(interval)
+    async def background(self) -> None:
+        """Account upkeep for the gateway's lifetime: proactive refresh, write-back retries, auth-dir watching."""
+        await self.accounts.run()
 
 
 def model_not_found(client: ClientRequest) -> ir.ErrorInfo:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pluggy
 
+from polyrelay.accounts.flows import LoginFlow
 from polyrelay.config import Config
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
 
@@ -127,6 +128,19 @@ def classify_response(
     :class:`~polyrelay.types.Verdict` (cool down which scope for how long,
     refresh, or fail the request), or ``None`` for the core's default
     (Retry-After and the dialect's body hints, defaults per status class).
+    """
+
+
+@hookspec
+def login_flows() -> list[LoginFlow]:
+    """Declare how ``polyrelay login <provider>`` logs in to your accounts.
+
+    Called when the ``login`` command runs.  Return one
+    :class:`~polyrelay.accounts.LoginFlow` per provider that has accounts
+    (client id, scopes, default endpoint addresses, a browser and/or device
+    description, and the coroutine that turns the token answer into the
+    auth file); the core runs the OAuth flow itself.  All implementations
+    are called and their lists concatenated.
     """
 
 

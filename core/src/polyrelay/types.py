@@ -72,6 +72,8 @@ class Credential:
     models: list[str] | None = None  # restrict to these client model ids
     excluded_models: list[str] = attrs.field(factory=list)
     disabled: bool = False
+    #: Why it is disabled (kept in the auth file as ``disabled_reason``).
+    disabled_reason: str = ""
     path: Path | None = None
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -104,12 +106,18 @@ class Verdict:
     and try another credential); ``"refresh"`` (refresh this credential once
     and retry it); ``"fail"`` (a request fault: return the error, cool
     nothing).  ``cooldown`` None means the core's default for the status.
+    ``disable`` takes the credential out of rotation until a user acts
+    (a revoked subscription, an ineligible project).
     """
 
     action: Literal["ok", "next", "refresh", "fail"]
     error: ir.ErrorInfo | None = None
     scope: Literal["model", "credential"] = "model"
     cooldown: float | None = None
+    #: Shown as the cooldown's reason (default: the error's kind).
+    reason: str = ""
+    #: Disable the credential for good with this reason (persisted in its auth file).
+    disable: str = ""
 
 
 @attrs.define
@@ -167,6 +175,8 @@ class StreamState:
 
 
 Refresher = Callable[["Credential", "aiohttp.ClientSession", "Provider"], Awaitable[None]]
+#: Counts a request's input tokens upstream (``request.upstream_model`` is set); None: it cannot.
+TokenCounter = Callable[["ClientRequest", "Credential", "aiohttp.ClientSession", "Provider"], Awaitable["int | None"]]
 
 
 @attrs.define(eq=False)
@@ -190,6 +200,8 @@ class Provider:
     #: Same-dialect clients are forwarded byte-for-byte (model name patched).
     passthrough: bool = True
     refresh: Refresher | None = None
+    #: Upstream token counting for the count routes (None: the core's local estimate).
+    count_tokens: TokenCounter | None = None
     #: Refresh OAuth tokens this many seconds before they expire.
     refresh_lead: float = 300.0
     headers: dict[str, str] = attrs.field(factory=dict)
@@ -219,6 +231,7 @@ __all__ = [
     "Refresher",
     "StreamItem",
     "StreamState",
+    "TokenCounter",
     "UpstreamRequest",
     "Verdict",
     "redact",

@@ -45,8 +45,12 @@ class Sessions:
             connector: aiohttp.BaseConnector = ProxyConnector.from_url(proxy, limit=0)
         else:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        # An HTTP(S) proxy is also the session default, so code handed only the session
+        # (token refresh, login) goes through it too.
+        default_proxy = proxy if proxy.startswith(("http://", "https://")) else None
         return aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            connector=connector, timeout=self._timeout, auto_decompress=False, skip_auto_headers=("User-Agent",),
+            proxy=default_proxy,
         )
 
     async def close(self) -> None:

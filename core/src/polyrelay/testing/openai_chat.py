@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -84,7 +84,7 @@ def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
 class OpenAIChatSimulator(Simulator):
     """``POST /v1/chat/completions`` (base URL ``{root}/v1``)."""
 
-    def __init__(self, keys: Iterable[str] | None = None, reply_text: str = "Hello from the simulator.") -> None:
+    def __init__(self, keys: Collection[str] | None = None, reply_text: str = "Hello from the simulator.") -> None:
         super().__init__(keys)
         self.reply_text = reply_text
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Literal, Self
 
 import attrs
@@ -80,9 +80,10 @@ class Simulator:
     #: ``"authorization"`` reads ``Authorization: Bearer <key>``; any other name reads that header whole.
     key_header: ClassVar[str] = "authorization"
 
-    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None) -> None:
-        self.keys: set[str] | None = None if keys is None else set(keys)
-        self.models: set[str] | None = None if models is None else set(models)
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None) -> None:
+        # Kept as given, not copied: a simulator's OAuth server may add the tokens it issues later.
+        self.keys = keys
+        self.models = models
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.disconnects: list[float] = []

@@ -1,7 +1,16 @@
-"""A fake of the Anthropic Messages API as an API-key client meets it.
+"""A fake of the Anthropic Messages API for API keys and subscription tokens.
 
 Sources: https://docs.anthropic.com/en/api/messages, .../en/api/messages-streaming,
-.../en/api/errors and .../en/api/rate-limits.
+.../en/api/errors and .../en/api/rate-limits; the subscription-token rules are what Claude Code
+and CLIProxyAPI (router-for-me/CLIProxyAPI internal/runtime/executor/claude_executor*.go) send.
+
+Subscription (OAuth) tokens come from the simulator's own OAuth server
+(:class:`polyrelay.testing.oauth.OAuthServer`, set up with Claude's
+client id, JSON bodies, ``code=true`` and ``state`` in the exchange); a
+bearer request must carry the ``oauth-2025-04-20`` beta (else 401) and a
+Claude Code identity block at the head of ``system`` (else the real 400
+"only authorized for use with Claude Code").  :func:`unified_limit_reply`
+scripts a 429 with the unified rate-limit headers.
 
 ``POST /v1/messages`` on loopback.  It validates what Anthropic validates
 before it generates anything: the ``x-api-key`` header (401
@@ -26,16 +35,19 @@ import base64
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
 
 from polyrelay import jsonutil
 from polyrelay.sse import frame
+from polyrelay.testing.oauth import OAuthServer
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
-ANTHROPIC_VERSIONS = frozenset({"2023-06-01", "2023-01-01"})
+#: 2026-10-21 is what the anthropic Python SDK 2.x sends (captured); Claude Code sends 2023-06-01.
+ANTHROPIC_VERSIONS = frozenset({"2023-06-01", "2023-01-01", "2026-10-21"})
 #: Top-level Messages API fields; anything else is refused like the real API does.
 REQUEST_FIELDS = frozenset({
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature", "top_p",
@@ -243,16 +255,69 @@ def body_problem(body: Any) -> str | None:
     return _thinking_problem(body)
 
 
+#: What Anthropic answers a subscription token whose request lacks the Claude Code identity (§3.7, observed).
+CLAUDE_CODE_ONLY = ("This credential is only authorized for use with Claude Code and cannot be used for other "
+                    "API requests.")
+OAUTH_BETA = "oauth-2025-04-20"
+IDENTITY_TEXTS = frozenset({
+    "You are Claude Code, Anthropic's official CLI for Claude.",
+    "You are Claude Code, Anthropic's official CLI for Claude, running within the Claude Agent SDK.",
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+})
+MID_CONVERSATION_SYSTEM_BETA = "mid-conversation-system-2026-04-07"
+
+
+def claude_token_fields(email: str = "dev@example.com") -> Any:
+    """The account and organization a Claude token answer carries (§3.7)."""
+    def fields(kind: str, grant: dict[str, Any]) -> dict[str, Any]:
+        return {"scope": "user:profile user:inference", "account": {"uuid": "acc-uuid-1", "email_address": email},
+                "organization": {"uuid": "org-uuid-1", "name": "Dev Org"}}
+    return fields
+
+
+def _identity_ok(system: Any) -> bool:
+    blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
+    for block in blocks if isinstance(blocks, list) else []:
+        text = block.get("text") if isinstance(block, dict) else None
+        if isinstance(text, str) and text.startswith("x-anthropic-billing-header:"):
+            continue
+        return isinstance(text, str) and text.strip() in IDENTITY_TEXTS
+    return False
+
+
+def unified_limit_reply(claim: str = "five_hour", reset_in: float = 3600.0, window: str = "5h",
+                        message: str = "Number of requests has exceeded your 5-hour rate limit.") -> Reply:
+    """429 with the unified subscription headers: ``window`` rejected, resetting in ``reset_in`` seconds."""
+    reset = str(int(time.time() + reset_in))
+    prefix = "anthropic-ratelimit-unified-"
+    other = "7d" if window != "7d" else "5h"
+    reply = error_reply(429, "rate_limit_error", message, retry_after=str(int(reset_in)))
+    reply.headers.update({
+        f"{prefix}status": "rejected", f"{prefix}{window}-status": "rejected", f"{prefix}{window}-reset": reset,
+        f"{prefix}{other}-status": "allowed", f"{prefix}representative-claim": claim, f"{prefix}reset": reset,
+    })
+    return reply
+
+
 class AnthropicSimulator(Simulator):
-    """``POST /v1/messages`` (the API base is the root URL itself)."""
+    """``POST /v1/messages`` and ``/v1/messages/count_tokens`` (the API base is the root URL),
+    and Anthropic's OAuth side (``/oauth/authorize``, ``/v1/oauth/token``) for subscription tokens."""
 
     key_header = "x-api-key"
 
-    def __init__(self, keys: Iterable[str] | None = None, reply_text: str = "Hello from the Claude simulator.",
-                 thinking_text: str = "The user wants a greeting.") -> None:
+    def __init__(self, keys: Collection[str] | None = None, reply_text: str = "Hello from the Claude simulator.",
+                 thinking_text: str = "The user wants a greeting.", email: str = "dev@example.com",
+                 token_delay: float = 0.0) -> None:
         super().__init__(keys)
         self.reply_text = reply_text
         self.thinking_text = thinking_text
+        self.oauth = OAuthServer(
+            "9d1c250a-e61b-44d9-88ed-5944d1962f5e", style="json", authorize_path="/oauth/authorize",
+            token_path="/v1/oauth/token", required_params={"code": "true"}, require_state_in_exchange=True,
+            access_prefix="sk-ant-oat01-sim-", refresh_prefix="sk-ant-ort01-sim-", expires_in=28800,
+            answer_fields=claude_token_fields(email), token_delay=token_delay)
+        #: What ``count_tokens`` answers (distinct from any local estimate).
+        self.counted_tokens = 4321
 
     @property
     def api_base(self) -> str:
@@ -260,16 +325,31 @@ class AnthropicSimulator(Simulator):
         return self.base_url
 
     def routes(self) -> list[web.RouteDef]:
-        """The Messages endpoint."""
-        return [web.post("/v1/messages", self.handle)]
+        """The Messages and count endpoints, and the OAuth endpoints."""
+        return [web.post("/v1/messages", self.handle), web.post("/v1/messages/count_tokens", self.handle),
+                *self.oauth.routes()]
 
-    def check(self, recorded: Recorded) -> Reply | None:
-        """Authentication, version header and body validation, in Anthropic's order and words."""
+    def _auth_problem(self, recorded: Recorded) -> Reply | None:
+        bearer = recorded.headers.get("authorization", "")
+        if bearer.startswith("Bearer "):
+            if not self.oauth.valid(bearer[7:]):
+                return error_reply(401, "authentication_error", "OAuth token has expired or is invalid.")
+            betas = [b.strip() for b in recorded.headers.get("anthropic-beta", "").split(",")]
+            if OAUTH_BETA not in betas:
+                return error_reply(401, "authentication_error", "OAuth authentication is currently not supported.")
+            return None
         refused = self.key_problem(recorded)
         if refused == "missing":
             return error_reply(401, "authentication_error", "x-api-key header is required")
         if refused == "unknown":
             return error_reply(401, "authentication_error", "invalid x-api-key")
+        return None
+
+    def check(self, recorded: Recorded) -> Reply | None:
+        """Authentication, version header and body validation, in Anthropic's order and words."""
+        problem = self._auth_problem(recorded)
+        if problem is not None:
+            return problem
         version = recorded.headers.get("anthropic-version")
         if not version:
             return error_reply(400, "invalid_request_error", "anthropic-version: header is required")
@@ -279,12 +359,22 @@ class AnthropicSimulator(Simulator):
             body = recorded.json()
         except ValueError:
             return error_reply(400, "invalid_request_error", "The request body is not valid JSON.")
-        problem = body_problem(body)
-        return error_reply(400, "invalid_request_error", problem) if problem else None
+        if recorded.path.endswith("/count_tokens"):
+            body = {"max_tokens": 1, **body} if isinstance(body, dict) else body
+        if isinstance(body, dict) and MID_CONVERSATION_SYSTEM_BETA in recorded.headers.get("anthropic-beta", ""):
+            body = {**body, "messages": [m for m in body.get("messages") or [] if m.get("role") != "system"]}
+        problem_text = body_problem(body)
+        if problem_text:
+            return error_reply(400, "invalid_request_error", problem_text)
+        if recorded.headers.get("authorization", "").startswith("Bearer ") and not _identity_ok(body.get("system")):
+            return error_reply(400, "invalid_request_error", CLAUDE_CODE_ONLY)
+        return None
 
     def default_reply(self, recorded: Recorded) -> Reply:
         """Answer with :attr:`reply_text` (and a thinking block when thinking is on)."""
         body = recorded.json()
+        if recorded.path.endswith("/count_tokens"):
+            return Reply.json({"input_tokens": self.counted_tokens})
         thinks = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
         if body.get("stream"):
             words = self.reply_text.split(" ")

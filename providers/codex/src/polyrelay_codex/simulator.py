@@ -29,7 +29,7 @@ import hashlib
 import itertools
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -230,7 +230,7 @@ def _tool_problem(body: dict[str, Any]) -> Reply | None:
     return None
 
 
-def body_problem(body: Any, models: set[str] | None) -> Reply | None:
+def body_problem(body: Any, models: Collection[str] | None) -> Reply | None:
     """OpenAI's 400 for an invalid Responses body, or None."""
     if not isinstance(body, dict):
         return error_reply(400, "We could not parse the JSON body of your request.")
@@ -267,7 +267,7 @@ def body_problem(body: Any, models: set[str] | None) -> Reply | None:
 class ResponsesSimulator(Simulator):
     """``POST /v1/responses`` (API base ``{root}/v1``)."""
 
-    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None,
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the Responses simulator.",
                  reasoning_text: str = "**Greeting** The user wants a hello.") -> None:
         super().__init__(keys, models)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -286,7 +286,7 @@ class GeminiSimulator(Simulator):
 
     key_header = "x-goog-api-key"
 
-    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None,
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the Gemini simulator.",
                  thought_text: str = "The user would like a greeting.", crlf: bool = False) -> None:
         super().__init__(keys, models)

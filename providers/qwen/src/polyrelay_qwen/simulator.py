@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -151,7 +151,7 @@ def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def body_problem(body: Any, models: set[str] | None) -> Reply | None:
+def body_problem(body: Any, models: Collection[str] | None) -> Reply | None:
     """DashScope's answer to an invalid chat body, or None."""
     if not isinstance(body, dict):
         return invalid_parameter("The request body is not valid JSON.")
@@ -176,7 +176,7 @@ def body_problem(body: Any, models: set[str] | None) -> Reply | None:
 class DashScopeSimulator(Simulator):
     """``POST /compatible-mode/v1/chat/completions`` (API base ``{root}/compatible-mode/v1``)."""
 
-    def __init__(self, keys: Iterable[str] | None = None, models: Iterable[str] | None = None,
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the DashScope simulator.",
                  reasoning_text: str = "The user asks for a greeting, so greet.") -> None:
         super().__init__(keys, models)
