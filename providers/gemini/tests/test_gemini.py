@@ -262,7 +262,7 @@ async def test_each_key_uses_its_own_base_url_in_either_spelling(polyrelay_http)
 
 @pytest.mark.parametrize("dialect", list(ir.DIALECTS))
 async def test_crlf_framed_events_are_read(polyrelay_http, dialect):
-    """Real Google servers end SSE events with CRLF blank lines (§1.1)."""
+    """Real Google servers end SSE events with CRLF blank lines (the SSE format allows CR LF line ends)."""
     async with GeminiSimulator(keys={KEYS[0]}, crlf=True) as google:
         config = gemini_config((KEYS[0], google.api_base))
         async with run_gateway(config) as gateway:

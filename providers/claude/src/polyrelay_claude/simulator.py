@@ -255,7 +255,7 @@ def body_problem(body: Any) -> str | None:
     return _thinking_problem(body)
 
 
-#: What Anthropic answers a subscription token whose request lacks the Claude Code identity (§3.7, observed).
+#: What Anthropic answers a subscription token whose request lacks the Claude Code identity (observed).
 CLAUDE_CODE_ONLY = ("This credential is only authorized for use with Claude Code and cannot be used for other "
                     "API requests.")
 OAUTH_BETA = "oauth-2025-04-20"
@@ -268,7 +268,7 @@ MID_CONVERSATION_SYSTEM_BETA = "mid-conversation-system-2026-04-07"
 
 
 def claude_token_fields(email: str = "dev@example.com") -> Any:
-    """The account and organization a Claude token answer carries (§3.7)."""
+    """The account and organization a Claude token answer carries (anthropic_auth.go in CLIProxyAPI)."""
     def fields(kind: str, grant: dict[str, Any]) -> dict[str, Any]:
         return {"scope": "user:profile user:inference", "account": {"uuid": "acc-uuid-1", "email_address": email},
                 "organization": {"uuid": "org-uuid-1", "name": "Dev Org"}}
