@@ -279,7 +279,7 @@ class App:
         """``GET /status``: provider and credential counts, for clients with a key."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse({"status": "ok", "providers": len(self.gateway.bindings),
+        return JSONResponse({"status": "ok", "providers": len(self.gateway.live_providers()),
                              "credentials": len(self.gateway.pool)})
 
     async def anthropic_messages(self, request: Request) -> Response:

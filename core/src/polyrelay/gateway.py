@@ -113,8 +113,12 @@ class Gateway:
         An account provider is registered before any account exists (one may
         be logged in while serving); until then its models are not listed.
         """
-        live = {c.provider for c in self.pool if not c.disabled}
+        live = self.live_providers()
         return [(model, provider) for model, provider in self.router.models() if provider in live]
+
+    def live_providers(self) -> set[str]:
+        """The providers holding at least one credential that is not disabled."""
+        return {c.provider for c in self.pool if not c.disabled}
 
     async def aclose(self) -> None:
         """Release outbound connections."""

@@ -75,7 +75,7 @@ async def run(
     host = bind_host(config)
     if not config.api_keys:
         log.warning("no api-keys configured: any local client can use this gateway")
-    if not app.gateway.bindings:
+    if not app.gateway.live_providers():
         log.warning(
             "no providers configured, so no model can be served: add keys (gemini-api-key, codex-api-key, "
             "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file and start with "
@@ -93,7 +93,7 @@ async def run(
     hconfig.graceful_timeout = 2
     log.info(
         "polyrelay serving on %s with %d provider(s), %d credential(s)",
-        hconfig.bind[0], len(app.gateway.bindings), len(app.gateway.pool),
+        hconfig.bind[0], len(app.gateway.live_providers()), len(app.gateway.pool),
     )
     if ready is not None:
         ready(hconfig.bind)
