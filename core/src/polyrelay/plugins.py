@@ -205,16 +205,17 @@ class NarrowedHook:
 
     def __init__(self, pm: pluggy.PluginManager, hook: str, plugin: object) -> None:
         keep = {id(plugin), id(pm.get_plugin(DEFAULTS_NAME))}
-        self._pm = pm
         self._caller = pm.subset_hook_caller(hook, [p for p in pm.get_plugins() if id(p) not in keep])
         impls = self._caller.get_hookimpls()
-        plain = isinstance(pm, PluginManager) and not any(i.hookwrapper or i.wrapper for i in impls)
+        # Only our manager counts monitors; a plain pluggy one always gets pluggy's calls.
+        self._pm = pm if isinstance(pm, PluginManager) else None
+        plain = self._pm is not None and not any(i.hookwrapper or i.wrapper for i in impls)
         # pluggy calls the stored list back to front (tryfirst first, trylast last).
         self._direct = [(i.function, i.argnames) for i in reversed(impls)] if plain else None
 
     def __call__(self, **kwargs: Any) -> Any:
         direct = self._direct
-        if direct is None or self._pm.monitors:  # type: ignore[attr-defined]
+        if direct is None or self._pm is None or self._pm.monitors:
             return self._caller(**kwargs)
         for function, argnames in direct:
             result = function(*[kwargs[name] for name in argnames])
