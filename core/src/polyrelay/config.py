@@ -35,6 +35,45 @@ class StreamingConfig:
     keepalive_seconds: float = 15.0
 
 
+def _non_negative(_instance: Any, attribute: Any, value: float | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name.replace('_', '-')} must be 0 (no deadline) or more, not {value}")
+
+
+@attrs.define
+class TimeoutOverrides:
+    """One provider's deadlines; an unset key keeps the global value."""
+
+    connect_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+    first_byte_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+    idle_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+    total_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+
+
+@attrs.define
+class UpstreamTimeouts:
+    """Deadlines on every upstream request, in seconds; 0 means none.
+
+    ``first-byte`` runs until the upstream's response headers, ``idle``
+    between complete frames (or until a complete body), ``total`` over the
+    whole answer.  ``providers`` overrides them per provider name.
+    """
+
+    connect_seconds: float = attrs.field(default=30.0, validator=_non_negative)
+    first_byte_seconds: float = attrs.field(default=600.0, validator=_non_negative)
+    idle_seconds: float = attrs.field(default=180.0, validator=_non_negative)
+    total_seconds: float = attrs.field(default=0.0, validator=_non_negative)
+    providers: dict[str, TimeoutOverrides] = attrs.field(factory=dict)
+
+    def for_provider(self, name: str) -> UpstreamTimeouts:
+        """The deadlines that apply to provider ``name``."""
+        own = self.providers.get(name)
+        if own is None:
+            return self
+        changes = {k: v for k, v in attrs.asdict(own).items() if v is not None}
+        return attrs.evolve(self, **changes)
+
+
 @attrs.define
 class RoutingConfig:
     strategy: str = attrs.field(default="round-robin")
@@ -72,6 +111,7 @@ class Config:
     transient_error_cooldown_seconds: float = 0.0
     nonstream_keepalive_interval: float = 0.0
     streaming: StreamingConfig = attrs.field(factory=StreamingConfig)
+    upstream_timeouts: UpstreamTimeouts = attrs.field(factory=UpstreamTimeouts)
     routing: RoutingConfig = attrs.field(factory=RoutingConfig)
     # polyrelay's own keys
     #: Client model name or pattern (``*`` wildcards) → model or ``provider/model``.

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polyrelay import ir
 from polyrelay.config import Config
-from polyrelay.gateway import error_response
+from polyrelay.responses import error_response
 
 log = logging.getLogger("polyrelay.guard")
 

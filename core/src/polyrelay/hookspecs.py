@@ -23,6 +23,7 @@ from typing import Any
 
 import pluggy
 
+from polyrelay import ir
 from polyrelay.accounts.flows import LoginFlow
 from polyrelay.config import Config
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
@@ -65,14 +66,18 @@ def config_credentials(config: Config, provider: Provider) -> list[Credential]:
 
 
 @hookspec(firstresult=True)
-def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
+def credential_from_file(data: dict[str, Any], path: Path) -> Credential | list[Credential] | None:
     """Claim one auth-dir JSON file and turn it into a credential.
 
-    Called for every ``*.json`` file under ``auth-dir``, at start.  Look at
+    Called for every ``*.json`` file under ``auth-dir``, at start and
+    whenever one is added or changed while serving.  Look at
     ``data["type"]`` (CLIProxyAPI's field names); return a
     :class:`~polyrelay.types.Credential` (with ``path`` and ``data`` set, so
-    refreshed tokens can be written back) or ``None`` if the file is not
-    yours.  ``firstresult``: the first plugin to claim a file wins.
+    refreshed tokens can be written back), a list of them (one file serving
+    several rotation members, such as a Google account's projects; give
+    each its own ``id``) or ``None`` if the file is not yours.  Raise
+    :class:`polyrelay.accounts.SkippedFile` for a file of yours that cannot
+    be used.  ``firstresult``: the first plugin to claim a file wins.
     """
 
 
@@ -119,12 +124,16 @@ def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> lis
 
 @hookspec(firstresult=True)
 def classify_response(
-    provider: Provider, status: int, headers: Mapping[str, str], body: bytes
+    provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
 ) -> Verdict | None:
     """Decide what a non-success upstream answer means.
 
-    Called for every upstream answer with a status other than 2xx, only for
-    the implementation of the plugin that registered ``provider``.  Return a
+    Called for every upstream answer with a status other than 2xx, and for
+    a stream whose first item is an error, only for the implementation of
+    the plugin that registered ``provider``.  ``error`` is the answer
+    decoded by the upstream dialect's codec (for an in-stream error it is
+    the only faithful form: ``body`` is then that error re-encoded as the
+    dialect's error body).  Declare only the arguments you use.  Return a
     :class:`~polyrelay.types.Verdict` (cool down which scope for how long,
     refresh, or fail the request), or ``None`` for the core's default
     (Retry-After and the dialect's body hints, defaults per status class).

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import pluggy
 
-from polyrelay import defaults, hookspecs
+from polyrelay import defaults, hookspecs, ir
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
 
 if TYPE_CHECKING:
@@ -171,7 +171,9 @@ class ChunkTranslator(Protocol):
 class ResponseClassifier(Protocol):
     """``classify_response`` of one provider, the core's default behind it."""
 
-    def __call__(self, *, provider: Provider, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
+    def __call__(
+        self, *, provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
+    ) -> Verdict:
         ...
 
 
@@ -264,8 +266,8 @@ def collect_providers(pm: pluggy.PluginManager, config: Config | None) -> list[P
                     f"provider {provider.name!r} registered by both {seen[provider.name]!r} and {plugin_name!r}"
                 )
             seen[provider.name] = plugin_name
-            provider.plugin = pm.get_plugin(plugin_name)
-            providers.append(provider)
+            # The core's own copy, tagged: the plugin's object is never changed.
+            providers.append(attrs.evolve(provider, plugin=pm.get_plugin(plugin_name)))
     return providers
 
 

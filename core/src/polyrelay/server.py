@@ -79,7 +79,7 @@ async def run(
         log.warning(
             "no providers configured, so no model can be served: add keys (gemini-api-key, codex-api-key, "
             "claude-api-key, qwen-api-key) or openai-compatibility entries to a config file and start with "
-            "--config FILE (see README.md)"
+            "--config FILE, or log in to an account with `polyrelay login <provider>` (see README.md)"
         )
     hconfig = HypercornConfig()
     hconfig.bind = [f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"]

@@ -18,7 +18,8 @@ from polyrelay import ir
 if TYPE_CHECKING:
     import aiohttp
 
-    from polyrelay.dialects.base import StreamDecoder
+    from polyrelay.dialects.base import Dialect, StreamDecoder
+    from polyrelay.passthrough import PassthroughDecoder
 
 
 @attrs.define
@@ -120,12 +121,17 @@ class Verdict:
     disable: str = ""
 
 
-@attrs.define
+@attrs.frozen
 class ClientRequest:
-    """A client's request as the core parsed it; handed to ``translate_request``."""
+    """A client's request as the core parsed it; handed to ``translate_request``.
+
+    Frozen: plugins and the core share it.  Each attempt gets its own copy
+    (:meth:`for_attempt`) carrying the routed ``upstream_model``; the copies
+    share one decode memo, so the body is decoded once per request.
+    """
 
     dialect: str  # the client's dialect
-    body: bytes  # raw body as received
+    body: bytes = attrs.field(repr=False)  # raw body as received
     json: dict[str, Any] = attrs.field(repr=False)
     model: str  # what the client asked for
     upstream_model: str = ""  # after routing
@@ -134,25 +140,33 @@ class ClientRequest:
     query: Mapping[str, str] = attrs.field(factory=dict)
     # Gemini clients choose SSE or a streamed JSON array by ``alt=sse``.
     sse: bool = True
-    #: Time spent waiting on upstreams for this request (for the overhead header).
-    upstream_seconds: float = attrs.field(default=0.0, init=False)
-    _ir: ir.Request | None = attrs.field(default=None, init=False, repr=False)
+    _memo: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    #: The client's dialect object, resolved once from ``dialect``.
+    codec: Dialect = attrs.field(init=False, repr=False, eq=False)
 
-    def release_body(self) -> None:
-        """Drop the raw and parsed body once no further attempt can need them."""
-        self.body = b""
-        self.json = {}
+    @codec.default
+    def _codec(self) -> Dialect:
+        from polyrelay.dialects import get_dialect  # the codecs import this module
+
+        return get_dialect(self.dialect)
+
+    def for_attempt(self, upstream_model: str) -> ClientRequest:
+        """This request as one attempt sends it: routed to ``upstream_model``."""
+        return attrs.evolve(self, upstream_model=upstream_model)
+
+    def without_body(self) -> ClientRequest:
+        """A copy that no longer holds the raw and parsed body (a committed stream can live for minutes)."""
+        return attrs.evolve(self, body=b"", json={})
 
     def decoded(self) -> ir.Request:
-        """The request in the internal representation (decoded once)."""
-        if self._ir is None:
-            from polyrelay.dialects import get_dialect
-
-            request = get_dialect(self.dialect).decode_request(self.json)
+        """The request in the internal representation (decoded once per request)."""
+        request: ir.Request | None = self._memo.get("ir")
+        if request is None:
+            request = self.codec.decode_request(self.json)
             request.model = self.model
             request.stream = self.stream
-            self._ir = request
-        return self._ir
+            self._memo["ir"] = request
+        return request
 
 
 @attrs.define
@@ -162,7 +176,7 @@ class StreamState:
     client: ClientRequest
     provider: Provider
     credential: Credential
-    decoder: StreamDecoder
+    decoder: StreamDecoder | PassthroughDecoder
     #: True when upstream frames are forwarded to the client unchanged.
     passthrough: bool
     #: Free for a provider's own per-stream state.

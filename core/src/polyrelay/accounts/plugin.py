@@ -54,8 +54,9 @@ class AccountProviderPlugin(ProviderPlugin):
         """Always: accounts may appear in the auth dir at any time."""
         return True
 
-    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | None:
-        """One auth file of :attr:`account_type` as a credential (default: a flat CLIProxyAPI file)."""
+    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | list[Credential] | None:
+        """One auth file of :attr:`account_type` as a credential (default: a flat CLIProxyAPI file),
+        or several when the file holds several rotation members (the projects of a Google login)."""
         return file_credential(self.name, path, data)
 
     def refresher(self) -> Refresher | None:
@@ -77,7 +78,7 @@ class AccountProviderPlugin(ProviderPlugin):
     # -- the hooks ----------------------------------------------------------------
 
     @hookimpl
-    def credential_from_file(self, data: dict[str, Any], path: Path) -> Credential | None:
+    def credential_from_file(self, data: dict[str, Any], path: Path) -> Credential | list[Credential] | None:
         """:meth:`account_credential` for files of :attr:`account_type`."""
         return self.account_credential(path, data) if data.get("type") == self.account_type else None
 
