@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+ and pip):
 #   make serve   install everything editable into .venv and start the gateway
-#   make test    install everything editable into .venv and run every test
+#   make test    install everything editable into .venv, then ruff, mypy --strict and every test
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -20,6 +20,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(ARGS)
 
 lint: $(STAMP)
