@@ -223,6 +223,14 @@ class TestProviderPlugin:
                 def register_providers(self, config):
                     return []
 
+    def test_the_account_base_hooks_are_guarded_by_the_same_check(self):
+        from polyrelay.accounts.plugin import AccountProviderPlugin
+
+        with pytest.raises(TypeError, match="credential_from_file"):
+            class Broken(AccountProviderPlugin):
+                def credential_from_file(self, data, path):
+                    return None
+
     def test_a_hook_added_by_an_intermediate_base_is_guarded_too(self):
         class WithOwnHook(self.Foo):
             @hookimpl
