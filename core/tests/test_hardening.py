@@ -5,18 +5,25 @@ spends a keyless gateway's accounts, and /healthz says nothing but "alive"."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
+import resource
+import signal
+import subprocess
+import sys
 
 import pytest
 
 from polyrelay import hookimpl, ir
 from polyrelay.guard import AcceptErrorThrottle
-from polyrelay.testing import run_gateway
-from polyrelay.testing.clients import is_error_shape, request_for
-from polyrelay.testing.dialect_upstream import DialectUpstream, dialect_provider, key_config
+from polyrelay.testing import Reply, run_gateway
+from polyrelay.testing.clients import ask, is_error_shape, request_for
+from polyrelay.testing.faults import FaultUpstream
 from polyrelay.testing.fixtures import compat_config
+from polyrelay.testing.gateway import free_port
+from polyrelay.testing.keyed import key_config, keyed_provider
 from polyrelay.urls import join_path, model_name_problem, path_segment
 
 GEMINI_KEY = "AIzaSy-operator-gemini-key-000000000000"
@@ -37,13 +44,13 @@ HOSTILE = [
 
 @pytest.fixture
 async def gemini_upstream():
-    async with DialectUpstream(ir.GEMINI) as upstream:
+    async with FaultUpstream() as upstream:
         yield upstream
 
 
-def gemini_gateway(upstream: DialectUpstream, extra: str = ""):
-    config = key_config("gem", upstream, [GEMINI_KEY], base_path="/v1beta") + extra
-    return run_gateway(config, extra_plugins=[dialect_provider("gem", ir.GEMINI, ["gem-1", "tuned:v1"])])
+def gemini_gateway(upstream: FaultUpstream, extra: str = ""):
+    config = key_config("gem", f"{upstream.base_url}/v1beta", [GEMINI_KEY]) + extra
+    return run_gateway(config, extra_plugins=[keyed_provider("gem", ir.GEMINI, ["gem-1", "tuned:v1"])])
 
 
 async def post(polyrelay_http, url, dialect, model, stream=False, headers=None):
@@ -98,12 +105,19 @@ async def test_the_model_is_one_encoded_segment_of_the_upstream_path(gemini_upst
                 continue  # a Gemini path splits at the first ':', so such a model is not addressable there
             status, body, _ = await post(polyrelay_http, gw.url, dialect, model)
             assert status == 200, body
-            assert gemini_upstream.raw_paths[-1] == f"/v1beta/models/{expected}:generateContent"
+            assert gemini_upstream.requests[-1].raw_path == f"/v1beta/models/{expected}:generateContent"
             status, body, _ = await post(polyrelay_http, gw.url, dialect, model, stream=True)
-            assert status == 200 and "Hello from the dialect upstream" in body.replace('", "', "")
-            assert gemini_upstream.raw_paths[-1] == f"/v1beta/models/{expected}:streamGenerateContent"
+            assert status == 200 and "Hello from the fault upstream" in body.replace('", "', "")
+            assert gemini_upstream.requests[-1].raw_path == f"/v1beta/models/{expected}:streamGenerateContent"
             assert gemini_upstream.requests[-1].query == {"alt": "sse"}
             assert gemini_upstream.requests[-1].headers["x-goog-api-key"] == GEMINI_KEY
+
+
+async def test_an_alias_pattern_routes_any_name_and_only_its_target_travels(gemini_upstream, polyrelay_http):
+    async with gemini_gateway(gemini_upstream, extra='model-aliases: {"team-*": gem-1}\n') as gw:
+        status, body, _ = await post(polyrelay_http, gw.url, ir.OPENAI_CHAT, "team-a/../../admin?x#")
+    assert status == 200, body
+    assert [r.raw_path for r in gemini_upstream.requests] == ["/v1beta/models/gem-1:generateContent"]
 
 
 def test_model_names_and_segments():
@@ -150,11 +164,36 @@ async def test_deep_nesting_is_a_400_in_the_dialect(gemini_upstream, polyrelay_h
     assert len(gemini_upstream.requests) == 1
 
 
+def deep_schema(levels: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"p": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("dialect", [ir.ANTHROPIC, ir.OPENAI_CHAT, ir.OPENAI_RESPONSES])
+async def test_a_deep_tool_schema_is_translated_for_gemini_or_refused_as_400(gemini_upstream, polyrelay_http, dialect):
+    """Gemini's schema cleanup recurses: under the depth limit it works, over it the limit answers first."""
+    async with gemini_gateway(gemini_upstream) as gw:
+        path, headers, body = request_for(dialect, "gem-1", "hi", False)
+        for levels, expected in ((25, 200), (40, 400), (500, 400)):
+            tool = ({"name": "t", "input_schema": deep_schema(levels)} if dialect == ir.ANTHROPIC else
+                    {"type": "function", "name": "t", "parameters": deep_schema(levels)}
+                    if dialect == ir.OPENAI_RESPONSES else
+                    {"type": "function", "function": {"name": "t", "parameters": deep_schema(levels)}})
+            raw = json.dumps({**body, "tools": [tool]}) if levels < 100 else with_deep_field(body, "tools", levels)
+            async with polyrelay_http.post(gw.url + path, data=raw if isinstance(raw, bytes) else raw.encode(),
+                                 headers={**headers, "content-type": "application/json"}) as r:
+                assert r.status == expected, (levels, await r.text())
+                assert expected == 200 or is_error_shape(dialect, 400, await r.json())
+    assert len(gemini_upstream.requests) == 1
+
+
 def exploding_provider() -> tuple[str, object]:
     """The ``gem`` provider with a bug: building its upstream request raises."""
-    name, plugin = dialect_provider("gem", ir.GEMINI, ["gem-1"])
+    name, plugin = keyed_provider("gem", ir.GEMINI, ["gem-1"])
 
-    class Exploding(type(plugin)):  # type: ignore[misc]
+    class Exploding(type(plugin)):
         @hookimpl
         def translate_request(self, provider, request, credential):
             raise RuntimeError("a provider bug")
@@ -165,7 +204,7 @@ def exploding_provider() -> tuple[str, object]:
 @pytest.mark.parametrize("dialect", ALL)
 async def test_an_escaping_exception_is_a_500_in_the_dialect_with_a_request_id(gemini_upstream, polyrelay_http,
         dialect, caplog):
-    config = key_config("gem", gemini_upstream, [GEMINI_KEY], base_path="/v1beta")
+    config = key_config("gem", f"{gemini_upstream.base_url}/v1beta", [GEMINI_KEY])
     plugins = [exploding_provider()]
     with caplog.at_level(logging.ERROR, logger="polyrelay.guard"):
         async with run_gateway(config, extra_plugins=plugins) as gw:
@@ -176,6 +215,37 @@ async def test_an_escaping_exception_is_a_500_in_the_dialect_with_a_request_id(g
     request_id = headers["x-request-id"]
     assert request_id in str(body)
     assert any(request_id in r.getMessage() and "a provider bug" in (r.exc_text or "") for r in caplog.records)
+
+
+def failing_stream_provider() -> tuple[str, object]:
+    """The ``gem`` provider with a bug that shows only mid-stream: its second chunk raises."""
+    name, plugin = keyed_provider("gem", ir.GEMINI, ["gem-1"])
+    calls = []
+
+    class FailsMidStream(type(plugin)):
+        @hookimpl
+        def translate_chunk(self, provider, stream, data):
+            calls.append(data)
+            if len(calls) > 1:
+                raise RuntimeError("a chunk bug")
+            return stream.decoder.feed(data)
+
+    return name, FailsMidStream()
+
+
+@pytest.mark.parametrize("dialect", ALL)
+async def test_an_exception_after_the_stream_started_ends_it_with_the_dialects_error(gemini_upstream,
+        polyrelay_http, dialect):
+    from polyrelay.testing.faults import content_frames, stream_frames
+
+    frames = stream_frames(ir.GEMINI, "gem-1")
+    gemini_upstream.push(Reply.sse([content_frames(ir.GEMINI, "gem-1")[0], *frames[1:]], interval=0.05))
+    config = key_config("gem", f"{gemini_upstream.base_url}/v1beta", [GEMINI_KEY])
+    async with run_gateway(config, extra_plugins=[failing_stream_provider()]) as gw:
+        answer = await ask(polyrelay_http, gw.url, dialect, "gem-1", stream=True)
+    assert answer.status == 200
+    assert answer.stream_error, answer.events
+    assert "internal error (request id" in json.dumps(answer.events)
 
 
 @pytest.mark.parametrize(("method", "path", "dialect", "status"), [
@@ -263,6 +333,40 @@ async def test_concurrent_requests_are_capped_per_client(polyrelay_chat_upstream
         assert status == 200, body
 
 
+async def test_out_of_descriptors_is_logged_once_not_per_accept(tmp_path):
+    """A real `polyrelay serve` with a tiny file limit, flooded with connections."""
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"port: {port}\nauth-dir: {tmp_path}/auth\n")
+
+    def small_file_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    process = subprocess.Popen([sys.executable, "-m", "polyrelay.cli", "serve", "--config", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=small_file_limit)
+    held: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(300):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        for _ in range(120):  # far past the limit: the gateway cannot accept most of them
+            with contextlib.suppress(OSError):
+                held.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        await asyncio.sleep(3.5)  # the loop retries accepting every second meanwhile
+    finally:
+        for writer in held:
+            writer.close()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    logs = out + err
+    assert logs.count("cannot accept connections") == 1, logs[-3000:]
+    assert "Too many open files" in logs and logs.count("Traceback") == 0, logs[-3000:]
+
+
 def test_accept_errors_are_logged_once_per_interval(caplog):
     loop = asyncio.new_event_loop()
     try:
@@ -348,3 +452,15 @@ async def test_healthz_is_liveness_and_counts_need_the_key(polyrelay_chat_upstre
             assert r.status == 401
         async with polyrelay_http.get(f"{gw.url}/status", headers={"authorization": "Bearer the-client-key"}) as r:
             assert await r.json() == {"status": "ok", "providers": 1, "credentials": 2}
+
+
+async def test_retrieve_model_answers_in_the_clients_dialect(polyrelay_chat_upstream, polyrelay_http):
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a"])) as gw:
+        async with polyrelay_http.get(f"{gw.url}/v1/models/sim") as r:
+            assert await r.json() == {"id": "sim", "object": "model", "created": 0, "owned_by": "sim"}
+        async with polyrelay_http.get(f"{gw.url}/v1/models/sim", headers={"anthropic-version": "2023-06-01"}) as r:
+            assert (await r.json())["type"] == "model"
+        async with polyrelay_http.get(f"{gw.url}/v1beta/models/sim") as r:
+            assert (await r.json())["name"] == "models/sim"
+        async with polyrelay_http.get(f"{gw.url}/v1/models/nope") as r:
+            assert r.status == 404 and is_error_shape(ir.OPENAI_CHAT, 404, await r.json())

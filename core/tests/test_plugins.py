@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from polyrelay import ModelInfo, Provider, ProviderPlugin, hookimpl, hookspecs, ir
+from polyrelay import ModelInfo, Provider, ProviderPlugin, Verdict, hookimpl, hookspecs, ir
 from polyrelay.plugins import PluginLoadError, bind, call_each, collect_providers, make_plugin_manager
 from polyrelay.server import load
 from polyrelay.testing.plugin import plugin_of
@@ -189,6 +189,27 @@ def test_per_provider_hooks_are_seen_by_pluggy_tracing():
     pm.enable_tracing()
     binding.translate_chunk(provider=provider, stream=None, data=b"z")
     assert any("translate_chunk" in line for line in traced), traced
+
+
+def test_a_bound_hook_passes_arguments_with_defaults_as_pluggy_does():
+    """An implementation may give a newer argument a default; it still receives the value."""
+    seen: list[object] = []
+
+    @hookimpl
+    def register_providers():
+        return [Provider(name="kw", dialect=ir.OPENAI_CHAT, urls={"api": "http://x"})]
+
+    @hookimpl
+    def classify_response(status, error=None):
+        seen.append(error)
+        return Verdict("fail", error)
+
+    pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""},
+                             extra_plugins=[("kw", plugin_of(register_providers, classify_response))])
+    (provider,) = collect_providers(pm, None)
+    hint = ir.ErrorInfo(429, "slow down", retry_after=1234.0)
+    verdict = bind(pm, provider).classify_response(provider=provider, status=429, headers={}, body=b"", error=hint)
+    assert verdict.error is hint and seen == [hint]
 
 
 class TestProviderPlugin:

@@ -58,6 +58,8 @@ class ApiKeyEntry:
     models: list[ModelEntry] | None = None
     excluded_models: list[str] = attrs.field(factory=list)
     priority: int = 0
+    #: Share of picks among equal-priority credentials (weighted strategies).
+    weight: int = 1
     disabled: bool = False
 
 
@@ -74,6 +76,7 @@ def credentials_from_entries(provider: str, entries: list[ApiKeyEntry] | None) -
             models=None if entry.models is None else [m.name for m in entry.models],
             excluded_models=list(entry.excluded_models),
             priority=entry.priority,
+            weight=entry.weight,
         )
         for index, entry in enumerate(entries or [])
         if not entry.disabled

@@ -115,7 +115,7 @@ class App:
         data = jsonutil.loads(body)
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
-        if jsonutil.too_deep(body, data):
+        if jsonutil.too_deep(body):
             raise ValueError(f"the body nests deeper than {jsonutil.MAX_DEPTH} levels")
         return body, data
 
@@ -242,17 +242,22 @@ class App:
         return await self._serve(request, client)
 
     async def gemini(self, request: Request) -> Response:
-        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``."""
+        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``, and ``GET`` of one model.
+
+        ``GET /v1/models/{id}`` is OpenAI's and Anthropic's "retrieve model":
+        it answers in the dialect the path speaks, like every error here.
+        """
         if not self._authorized(request):
             return self._reject(request)
+        dialect = dialect_for(request)
         target = request.path_params["target"]
         model, _, action = target.partition(":")
         if invalid := self._model_problem(model):
-            return error_response(ir.GEMINI, invalid)
+            return error_response(dialect, invalid)
         if request.method == "GET":
-            return self._gemini_model(model)
+            return self._one_model(dialect, model)
         if action not in ("generateContent", "streamGenerateContent", "countTokens"):
-            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
+            return error_response(dialect, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
         client = await self._client_request(request, ir.GEMINI, model=model,
                                             stream=action == "streamGenerateContent",
                                             sse=request.query_params.get("alt") == "sse")
@@ -297,12 +302,12 @@ class App:
             return self._reject(request)
         return JSONResponse(get_dialect(ir.GEMINI).models_body(self.gateway.models()))
 
-    def _gemini_model(self, model: str) -> Response:
+    def _one_model(self, dialect: str, model: str) -> Response:
         try:
             targets = self.gateway.router.resolve(model)
         except ModelNotFound:
-            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
-        return JSONResponse(get_dialect(ir.GEMINI).model_entry(model, targets[0][0].provider.name))
+            return error_response(dialect, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
+        return JSONResponse(get_dialect(dialect).model_entry(model, targets[0][0].provider.name))
 
 
 def create_app(config: Config, pm: pluggy.PluginManager) -> Starlette:

@@ -81,7 +81,7 @@ class RoutingConfig:
     @strategy.validator
     def _check(self, _attribute: Any, value: str) -> None:
         if value not in ("round-robin", "fill-first"):
-            raise ValueError(f"must be 'round-robin' or 'fill-first', not {value!r}")
+            raise ValueError("must be 'round-robin' or 'fill-first'")  # config errors never echo a value
 
 
 @attrs.define

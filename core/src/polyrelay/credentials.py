@@ -188,10 +188,20 @@ class Pool:
         return max(0.0, min(times) - self.clock())
 
     def choose(self, candidates: list[Credential], key: str) -> Credential:
-        """The configured strategy's pick among ready candidates."""
+        """The configured strategy's pick among ready candidates.
+
+        Round-robin gives each candidate ``weight`` turns per cycle (a key
+        with ``weight: 2`` serves twice as often as one with the default 1).
+        """
         if self.strategy == "fill-first" or len(candidates) == 1:
             return candidates[0]
-        return candidates[self.store.next_cursor(key) % len(candidates)]
+        total = sum(max(1, c.weight) for c in candidates)
+        turn = self.store.next_cursor(key) % total
+        for candidate in candidates:
+            turn -= max(1, candidate.weight)
+            if turn < 0:
+                return candidate
+        return candidates[-1]
 
     # -- outcomes ------------------------------------------------------------
 
@@ -214,8 +224,11 @@ class Pool:
         seconds = verdict.cooldown if verdict.cooldown is not None else self._default_cooldown(state, status)
         if seconds <= 0:
             return 0.0
-        seconds = min(seconds, MAX_COOLDOWN)
         reason = verdict.reason or (verdict.error.kind if verdict.error else f"status {status}")
+        previous = state.cooldown if verdict.scope == "credential" else state.models.get(model)
+        if verdict.repeat_cooldown is not None and _repeats(previous, reason, status, self.clock(), verdict):
+            seconds = verdict.repeat_cooldown
+        seconds = min(seconds, MAX_COOLDOWN)
         until = self.clock() + seconds
         if verdict.scope == "credential":
             if state.cooldown is None or state.cooldown.until < until:
@@ -284,6 +297,13 @@ class Pool:
         if lock is None:
             lock = self._refresh_locks[key] = asyncio.Lock()
         return lock
+
+
+def _repeats(previous: Cooldown | None, reason: str, status: int | None, now: float, verdict: Verdict) -> bool:
+    """Whether a failure repeats the last cooldown of its scope right after it ended."""
+    if previous is None or previous.reason != reason or previous.status != status:
+        return False
+    return previous.until <= now <= previous.until + verdict.repeat_window
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

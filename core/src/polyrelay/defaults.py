@@ -17,7 +17,7 @@ import attrs
 import pluggy
 
 from polyrelay import ir, jsonutil
-from polyrelay.dialects import Dialect, get_dialect
+from polyrelay.dialects import Dialect, DialectError, get_dialect
 from polyrelay.passthrough import patch_request_model
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
 
@@ -76,7 +76,12 @@ def upstream_body(provider: Provider, request: ClientRequest, stream: bool) -> b
             data["stream"] = True
         return jsonutil.dumps(data)
     decoded = attrs.evolve(request.decoded(), model=request.upstream_model, stream=stream)
-    return jsonutil.dumps(get_dialect(provider.dialect).encode_request(decoded))
+    encoded = get_dialect(provider.dialect).encode_request(decoded)
+    try:
+        return jsonutil.dumps(encoded)
+    except (TypeError, ValueError) as exc:
+        # A value the client sent that no encoder can write (a count past 64 bits): its request's fault.
+        raise DialectError(f"the request cannot be translated for the upstream: {exc}") from None
 
 
 @hookimpl(trylast=True)

@@ -236,7 +236,11 @@ class Gateway:
         first_byte = min((s for s in (timeouts.first_byte_seconds, timeouts.total_seconds) if s), default=None)
         for refreshed in (False, True):
             used = credential.secret  # a refresh is owed only if this token is still the current one
-            upstream = binding.translate_request(provider=provider, request=attempt.request, credential=credential)
+            try:
+                upstream = binding.translate_request(provider=provider, request=attempt.request, credential=credential)
+            except DialectError as exc:  # the request cannot be written in the upstream's dialect
+                error = exc.to_error()
+                return Tried(error, Verdict("fail", error))
             session, options = self.sessions.get(credential.proxy_url)
             sent = time.perf_counter()
             deadline = asyncio.timeout(first_byte)
@@ -265,7 +269,10 @@ class Gateway:
                 refreshable = not refreshed and provider.refresh is not None and credential.kind == "oauth"
                 if refreshable and await self.accounts.refresh(provider, credential, used):
                     continue
-                verdict = Verdict("next", tried.error, scope="credential", cooldown=tried.verdict.cooldown)
+                verdict = Verdict("next", tried.error, scope="credential", cooldown=tried.verdict.cooldown,
+                                  disable=tried.verdict.disable)
+                if verdict.disable:
+                    self.accounts.disable(credential, verdict.disable)
                 return attrs.evolve(tried, verdict=verdict)
             return tried
         return Tried(_internal(), Verdict("next", _internal()))
@@ -308,7 +315,7 @@ class Gateway:
         reported = verdict.error or error
         if verdict.error is None:
             verdict = attrs.evolve(verdict, error=reported)
-        if verdict.disable:
+        if verdict.disable and verdict.action != "refresh":  # a refresh verdict disables only if refreshing fails
             self.accounts.disable(attempt.credential, verdict.disable)
         return Tried(reported, verdict, answered)
 

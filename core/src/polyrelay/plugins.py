@@ -213,14 +213,17 @@ class NarrowedHook:
         self._pm = pm if isinstance(pm, PluginManager) else None
         plain = self._pm is not None and not any(i.hookwrapper or i.wrapper for i in impls)
         # pluggy calls the stored list back to front (tryfirst first, trylast last).
-        self._direct = [(i.function, i.argnames) for i in reversed(impls)] if plain else None
+        self._direct = [(i.function, i.argnames, i.kwargnames) for i in reversed(impls)] if plain else None
 
     def __call__(self, **kwargs: Any) -> Any:
         direct = self._direct
         if direct is None or self._pm is None or self._pm.monitors:
             return self._caller(**kwargs)
-        for function, argnames in direct:
-            result = function(*[kwargs[name] for name in argnames])
+        for function, argnames, kwargnames in direct:
+            args = [kwargs[name] for name in argnames]
+            # Like pluggy, a parameter with a default gets the value when the caller passes one.
+            named = {name: kwargs[name] for name in kwargnames if name in kwargs}
+            result = function(*args, **named) if named else function(*args)
             if result is not None:
                 return result
         return None

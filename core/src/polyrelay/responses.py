@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import AsyncIterator
 
@@ -25,6 +26,8 @@ from polyrelay import ir, jsonutil, secrets
 from polyrelay.dialects import Dialect, get_dialect
 from polyrelay.results import JSON, Complete, Failure, Result, Stream
 
+log = logging.getLogger("polyrelay.responses")
+
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -34,7 +37,8 @@ def error_response(dialect: Dialect | str, error: ir.ErrorInfo) -> Response:
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
-    # Upstream messages sometimes quote the key they rejected.
+    # The log scrubs its own copy; the client's copy is scrubbed here, since upstream messages quote keys.
+    log.debug("answering %d (%s): %s", error.status, error.code or error.kind, error.message)
     error = secrets.scrub_error(error)
     body = jsonutil.dumps(codec.error_body(error))
     return Response(body, status_code=error.status, headers=headers, media_type=JSON)

@@ -151,7 +151,8 @@ class FrameWriter:
             if isinstance(item, ir.StreamError):
                 item = ir.StreamError(secrets.scrub_error(item.error))  # upstream text may quote a key
             if isinstance(item, RawFrame):
-                out.append(secrets.scrub_bytes(item.data, shapes=item.error is not None))
+                # An upstream's error frame may quote a key; content frames are the model's answer, untouched.
+                out.append(secrets.scrub_bytes(item.data) if item.error is not None else item.data)
                 self.terminated = item.terminal
             elif self.encoder is not None:
                 out.append(self.encoder.encode(item))

@@ -107,14 +107,22 @@ class Verdict:
     and try another credential); ``"refresh"`` (refresh this credential once
     and retry it); ``"fail"`` (a request fault: return the error, cool
     nothing).  ``cooldown`` None means the core's default for the status.
+    ``repeat_cooldown``: used instead of ``cooldown`` when the same scope
+    fails the same way within ``repeat_window`` seconds of its last
+    cooldown ending (a quota spent again right after its window reset means
+    a longer window is spent).
     ``disable`` takes the credential out of rotation until a user acts
-    (a revoked subscription, an ineligible project).
+    (a revoked subscription, an ineligible project); on a ``"refresh"``
+    verdict it applies only when the credential cannot be refreshed (an
+    API key) or is refused again after a refresh.
     """
 
     action: Literal["ok", "next", "refresh", "fail"]
     error: ir.ErrorInfo | None = None
     scope: Literal["model", "credential"] = "model"
     cooldown: float | None = None
+    repeat_cooldown: float | None = None
+    repeat_window: float = 0.0
     #: Shown as the cooldown's reason (default: the error's kind).
     reason: str = ""
     #: Disable the credential for good with this reason (persisted in its auth file).

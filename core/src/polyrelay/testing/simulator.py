@@ -31,6 +31,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: The path as it came over the wire (percent-encoding kept), without the query.
+    raw_path: str = ""
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -162,6 +164,7 @@ class Simulator:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=await request.read(),
+            raw_path=request.raw_path.partition("?")[0],
         )
         self.requests.append(recorded)
         reply = self.check(recorded) or (self.script.popleft() if self.script else self.default_reply(recorded))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,7 @@ from polyrelay.dialects.gemini.request import decode_request_body, encode_reques
 from polyrelay.dialects.gemini.response import decode_response_body, encode_response_body
 from polyrelay.dialects.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent
+from polyrelay.urls import path_segment
 
 
 class GeminiDialect(CodecFacade):
@@ -43,7 +43,7 @@ class GeminiDialect(CodecFacade):
         can never reach another path or a query.
         """
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"/models/{urllib.parse.quote(model, safe='')}:{action}"
+        return f"/models/{path_segment(model)}:{action}"
 
     def passes_through(self, stream: bool, sse: bool) -> bool:
         """Unless the client streams the JSON-array form: upstreams are always asked for SSE."""
