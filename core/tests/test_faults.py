@@ -335,3 +335,17 @@ async def test_a_client_abort_at_any_phase_closes_the_upstream_request(fault, po
         left = time.monotonic()
         assert await fault.wait_idle(5.0), f"the upstream request outlived the client ({phase})"
         assert fault.disconnects and fault.disconnects[0] - left < 3.0
+
+
+async def test_a_client_leaving_during_early_keepalives_cancels_the_upstream_request(fault, polyrelay_http):
+    upstream = ir.ANTHROPIC
+    fault.push(accept_and_hang())
+    async with _gateway(fault, [upstream], config="streaming: {keepalive-seconds: 0.2}\n") as gw:
+        path, headers, body = request_for(ir.ANTHROPIC, fault_model(upstream), "hi", True)
+        response = await polyrelay_http.post(gw.url + path, json=body, headers=headers)
+        assert (await response.content.readany()).startswith(b"event: ping")
+        assert fault.active == 1
+        left = time.monotonic()
+        response.close()
+        assert await fault.wait_idle(5.0), "the upstream request outlived the client"
+        assert fault.disconnects and fault.disconnects[0] - left < 3.0

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from polyrelay import ir, jsonutil
-from polyrelay.guard import dialect_of
+from polyrelay.dialects import dialect_for_path
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import is_error_shape, request_for
 from polyrelay.testing.faults import FaultUpstream, fault_model, fault_plugin
@@ -203,7 +203,7 @@ def test_dialect_routes_never_500_and_never_steer_the_upstream(served: Served, r
     before = len(served.upstream.requests)
     status, content_type, raw = served.send("POST", request["path"], request["body"], request["headers"])
     event(f"status {status}, upstream called: {len(served.upstream.requests) > before}")
-    check_answer(served, dialect_of(request["path"], False), status, content_type, raw, before)
+    check_answer(served, dialect_for_path(request["path"], {}).name, status, content_type, raw, before)
     check_upstream(served, before, request["model"], request["stream"])
 
 
@@ -223,7 +223,7 @@ def test_any_path_and_method_answers_in_a_dialect(served: Served, method: str, p
     with contextlib.suppress(http.client.RemoteDisconnected):  # a path h11 refuses before any route
         status, content_type, raw = served.send(method, path, data, {"content-type": "application/json"})
         if method != "HEAD":
-            check_answer(served, dialect_of(path, False), status, content_type, raw, before)
+            check_answer(served, dialect_for_path(path, {}).name, status, content_type, raw, before)
     # A request without a valid model in a dialect's shape never reaches an upstream from here.
     for recorded in served.upstream.requests[before:]:
         assert recorded.raw_path in ENDPOINTS.values() or recorded.raw_path.startswith("/models/")

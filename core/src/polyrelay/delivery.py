@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import cast
+from typing import Any, cast
 
 import aiohttp
 import attrs
@@ -28,6 +28,7 @@ from polyrelay.plugins import Binding
 from polyrelay.results import JSON, Complete, Stream
 from polyrelay.streaming import UPSTREAM_ERRORS, FrameWriter, StreamPump, client_stream, deadline_error, opening
 from polyrelay.types import ClientRequest, Credential, StreamItem, StreamState
+from polyrelay.unwrap import Unwrap, UnwrappingDecoder
 from polyrelay.upstream import BodyReader
 
 
@@ -132,18 +133,26 @@ def choose(attempt: Attempt, upstream_stream: bool) -> Delivery:
 
 
 async def deliver(
-    attempt: Attempt, response: aiohttp.ClientResponse, upstream_stream: bool, keepalive: float
+    attempt: Attempt, response: aiohttp.ClientResponse, upstream_stream: bool, keepalive: float,
+    unwrap: Unwrap | None = None,
 ) -> Complete | Stream | ir.ErrorInfo:
-    """The client's result for a 2xx upstream answer, or the error that makes it a failed attempt."""
+    """The client's result for a 2xx upstream answer, or the error that makes it a failed attempt.
+
+    ``unwrap`` (:attr:`UpstreamRequest.unwrap`) takes an upstream's envelope
+    off the body, or off each SSE payload, before anything else reads it.
+    """
     delivery = choose(attempt, upstream_stream)
     reader = BodyReader(response)
     timeouts = attempt.timeouts
     total_at = time.monotonic() + timeouts.total_seconds if timeouts.total_seconds else None
     if not upstream_stream:
-        return await _complete(attempt, delivery, reader, total_at)
+        return await _complete(attempt, delivery, reader, total_at, unwrap)
     request = attempt.request
+    decoder: Any = delivery.decoder()
+    if unwrap is not None:
+        decoder = UnwrappingDecoder(decoder, unwrap)
     state = StreamState(client=request, provider=attempt.binding.provider, credential=attempt.credential,
-                        decoder=delivery.decoder(), passthrough=isinstance(delivery, PassThrough))
+                        decoder=decoder, passthrough=isinstance(delivery, PassThrough))
     pump = StreamPump(reader, state, attempt.binding.translate_chunk, idle=timeouts.idle_seconds or None,
                       total_at=total_at)
     if not request.stream:
@@ -172,7 +181,7 @@ async def deliver(
 
 
 async def _complete(
-    attempt: Attempt, delivery: Delivery, reader: BodyReader, total_at: float | None
+    attempt: Attempt, delivery: Delivery, reader: BodyReader, total_at: float | None, unwrap: Unwrap | None
 ) -> Complete | ir.ErrorInfo:
     timeouts = attempt.timeouts
     limits = [s for s in (timeouts.idle_seconds, total_at and total_at - time.monotonic()) if s]
@@ -195,6 +204,8 @@ async def _complete(
     finally:
         attempt.upstream_seconds += time.perf_counter() - started
     reader.response.release()
+    if unwrap is not None:
+        body = unwrap(body)
     try:
         return Complete(delivery.complete(body))
     except Unreadable as exc:

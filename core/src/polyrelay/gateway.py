@@ -259,7 +259,8 @@ class Gateway:
             finally:
                 attempt.upstream_seconds += time.perf_counter() - sent
             if response.status < 300:
-                result = await deliver(attempt, response, upstream.stream, self.config.streaming.keepalive_seconds)
+                result = await deliver(attempt, response, upstream.stream, self.config.streaming.keepalive_seconds,
+                                       upstream.unwrap)
                 if isinstance(result, ir.ErrorInfo):
                     return self._classify(attempt, result.status, {}, result)
                 return result

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polyrelay import ir
 from polyrelay.config import Config
-from polyrelay.dialects import get_dialect
+from polyrelay.dialects import dialect_for_path, get_dialect
 from polyrelay.responses import error_response
 
 log = logging.getLogger("polyrelay.guard")
@@ -54,22 +54,9 @@ SERVER_HEADER_BUFFER = 2 * MAX_HEADER_BYTES
 _PREFLIGHT_HEADERS = "authorization, content-type, x-api-key, x-goog-api-key, anthropic-version, anthropic-beta"
 
 
-def dialect_of(path: str, anthropic_version: bool) -> str:
-    """Which dialect a request speaks, from its path (and ``anthropic-version`` for ``/v1/models``)."""
-    if path.startswith("/v1/messages"):
-        return ir.ANTHROPIC
-    if path.startswith("/v1/chat"):
-        return ir.OPENAI_CHAT
-    if path.startswith("/v1/responses"):
-        return ir.OPENAI_RESPONSES
-    if path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path):
-        return ir.GEMINI
-    return ir.ANTHROPIC if anthropic_version else ir.OPENAI_CHAT
-
-
 def dialect_for(request: HTTPConnection) -> str:
-    """:func:`dialect_of` for a Starlette request."""
-    return dialect_of(request.url.path, "anthropic-version" in request.headers)
+    """Which dialect a request speaks: the one whose paths it uses, else by marker headers (``/v1/models``)."""
+    return dialect_for_path(request.url.path, request.headers).name
 
 
 def client_key(request: HTTPConnection) -> str | None:

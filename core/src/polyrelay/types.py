@@ -87,6 +87,15 @@ class Credential:
         """Every secret value this credential holds (for log redaction)."""
         return [s for s in (self.secret, self.refresh_token) if s]
 
+    def record_disabled(self, reason: str) -> None:
+        """Keep the disabled state in ``data`` (CLIProxyAPI's ``disabled``, and ``disabled_reason``).
+
+        A credential that shares its file with others (one project of a
+        login) overrides this to record only itself.
+        """
+        self.data["disabled"] = True
+        self.data["disabled_reason"] = reason
+
 
 @attrs.define
 class UpstreamRequest:
@@ -97,6 +106,10 @@ class UpstreamRequest:
     headers: dict[str, str] = attrs.field(factory=dict, repr=False)
     method: str = "POST"
     stream: bool = False
+    #: For upstreams that wrap their dialect's answer in an envelope: applied to a
+    #: complete success body and to every SSE ``data:`` payload before a codec or a
+    #: pass-through client sees it (see :mod:`polyrelay.unwrap`).  None: no envelope.
+    unwrap: Callable[[bytes], bytes] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +22,7 @@ from polyrelay import ir
 from polyrelay.accounts import rfc3339
 from polyrelay.testing import run_gateway
 from polyrelay.testing.clients import ask
+from polyrelay.testing.gateway import free_port
 from polyrelay_qwen import MODELS
 from polyrelay_qwen.accounts import CLIENT_ID, api_base
 from polyrelay_qwen.simulator import DashScopeSimulator
@@ -56,7 +59,7 @@ def seed(simulator: DashScopeSimulator, directory: Path, name: str, access: str 
 
 
 def portal_requests(simulator: DashScopeSimulator) -> list[Any]:
-    return [r for r in simulator.requests if r.path.startswith("/portal/")]
+    return [r for r in simulator.requests if r.path == "/v1/chat/completions"]
 
 
 def test_resource_url_is_normalised_to_an_api_base() -> None:
@@ -97,7 +100,6 @@ async def test_200_concurrent_requests_on_an_expired_token_refresh_once(tmp_path
         qwen.oauth.token_delay = 0.1
         path = seed(qwen, tmp_path, "dev", access="expired-token-000", note={"kept": True})
         old_refresh = json.loads(path.read_text())["refresh_token"]
-        qwen.resource_url = f"{qwen.base_url}/portal"
         unlimited = "client-limits:\n  concurrent-requests: 0\n"
         async with run_gateway(urls_config(qwen, tmp_path, unlimited)) as gw:
             client = openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
@@ -224,3 +226,50 @@ async def test_device_login_slows_down_when_told(qwen: DashScopeSimulator, tmp_p
     grant = next(iter(qwen.oauth.devices.values()))
     gaps = [b - a for a, b in zip(grant.polls, grant.polls[1:], strict=False)]
     assert gaps and min(gaps) >= 0.2 * 0.9, "never faster than the server's interval"
+
+
+# -- an account whose resource_url is a bare host:port (served over HTTPS, as the real portal is) -----------
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (openssl, as on every Debian machine)."""
+    cert, key = directory / "portal.pem", directory / "portal.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def test_an_account_whose_resource_url_is_a_bare_host_and_port_is_served(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    simulator = DashScopeSimulator(models=set(MODELS))
+    simulator.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    simulator.ssl_context.load_cert_chain(cert, key)
+    async with simulator:
+        host_port = simulator.base_url.removeprefix("https://")
+        seed(simulator, tmp_path, "dev", resource_url=host_port)  # "127.0.0.1:PORT": scheme and /v1 are ours to add
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(f"host: 127.0.0.1\nport: {port}\nauth-dir: {tmp_path}\n"
+                          "upstream-urls:\n  qwen:\n    portal: http://127.0.0.1:9/v1\n")
+        # The gateway trusts this certificate as it would a real CA's: through the standard variable.
+        gateway = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "polyrelay.cli", "serve", "--config", str(config),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "SSL_CERT_FILE": str(cert), "POLYRELAY_CONFIG": ""})
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.05)
+                answer = await ask(http, f"http://127.0.0.1:{port}", ir.OPENAI_CHAT, MODEL)
+        finally:
+            gateway.terminate()
+            await gateway.wait()
+    assert answer.status == 200 and answer.text == simulator.reply_text
+    assert len(portal_requests(simulator)) == 1

@@ -150,8 +150,7 @@ class Accounts:
         credential.disabled_reason = reason
         log.warning("account %s disabled: %s", credential.label, reason)
         if credential.path is not None:
-            credential.data["disabled"] = True
-            credential.data["disabled_reason"] = reason
+            credential.record_disabled(reason)
             self.persist(credential)
 
     # -- background ------------------------------------------------------------

@@ -11,6 +11,7 @@ client disconnect cancels the upstream request.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
 from collections.abc import Collection, Mapping
@@ -91,6 +92,8 @@ class Simulator:
         self.disconnects: list[float] = []
         self.active = 0
         self.base_url = ""
+        #: Set before :meth:`start` to serve HTTPS (an upstream the gateway reaches by TLS).
+        self.ssl_context: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
 
     # -- what every upstream checks ----------------------------------------------
@@ -127,10 +130,10 @@ class Simulator:
         app.add_routes(self.routes())
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
         return self.base_url
 
     async def stop(self) -> None:

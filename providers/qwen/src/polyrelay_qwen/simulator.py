@@ -228,13 +228,13 @@ class DashScopeSimulator(Simulator):
 
     @property
     def portal_base(self) -> str:
-        """The portal's API base (``/portal/v1``), what ``resource_url`` or ``upstream-urls.qwen.portal`` names."""
-        return f"{self.base_url}/portal/v1"
+        """The portal's API base (``{root}/v1``, as on ``portal.qwen.ai``)."""
+        return f"{self.base_url}/v1"
 
     async def start(self) -> str:
-        """Listen, and name this simulator's portal in token answers unless a test chose another host."""
+        """Listen, and name this simulator as the account's host in token answers unless a test chose another."""
         root = await super().start()
-        self.resource_url = self.resource_url or f"{root}/portal"
+        self.resource_url = self.resource_url or root
         return root
 
     @property
@@ -246,14 +246,14 @@ class DashScopeSimulator(Simulator):
         """The compatible-mode and the Coding Plan chat endpoints."""
         return [web.post("/compatible-mode/v1/chat/completions", self.handle),
                 web.post("/coding/v1/chat/completions", self.handle),
-                web.post("/portal/v1/chat/completions", self.handle), *self.oauth.routes()]
+                web.post("/v1/chat/completions", self.handle), *self.oauth.routes()]
 
     def check(self, recorded: Recorded) -> Reply | None:
         """The bearer key for the base it was sent to, then the body, in Model Studio's words."""
         auth = recorded.headers.get("authorization", "")
         key = auth[7:] if auth.startswith("Bearer ") else ""
         on_plan = recorded.path.startswith("/coding/")
-        if recorded.path.startswith("/portal/"):
+        if recorded.path.startswith("/v1/"):  # the portal
             if not self.oauth.valid(key):
                 return error_reply(401, "invalid access token or token expired", "invalid_request_error",
                                    "invalid_api_key")

@@ -76,7 +76,7 @@ def status_body(code: int, status: str, message: str, details: Iterable[dict[str
 def status_reply(code: int, status: str, message: str, details: Iterable[dict[str, Any]] = (),
                  **headers: str) -> Reply:
     """A google.rpc.Status error answer."""
-    return Reply.json(status_body(code, status, message, details), status=code, headers=headers)
+    return Reply(status=code, body=status_body(code, status, message, details), headers=dict(headers))
 
 
 def invalid_argument(message: str) -> Reply:
@@ -250,6 +250,11 @@ def answer_chunks(model: str, pieces: list[str], thought: str | None = None) -> 
     return chunks
 
 
+def text_pieces(text: str) -> list[str]:
+    """``text`` as streamed pieces: one word per chunk, spaces kept."""
+    return [w if i == 0 else f" {w}" for i, w in enumerate(text.split(" "))]
+
+
 def sse_frames(chunks: list[dict[str, Any]], crlf: bool = False) -> list[bytes]:
     """``alt=sse`` framing: ``data:`` lines only, no terminator."""
     end = b"\r\n\r\n" if crlf else b"\n\n"
@@ -344,8 +349,7 @@ class GeminiSimulator(Simulator):
             count = len(self.reply_text.split(" "))
             return Reply.json(response_chunk(model, parts, usage(count, 5 if thought else 0), f"sim-{next(_ids)}",
                                              "STOP"))
-        words = self.reply_text.split(" ")
-        chunks = answer_chunks(model, [w if i == 0 else f" {w}" for i, w in enumerate(words)], thought)
+        chunks = answer_chunks(model, text_pieces(self.reply_text), thought)
         if recorded.query.get("alt") == "sse":
             return Reply.sse(sse_frames(chunks, self.crlf))
         return Reply(chunks=json_array_frames(chunks), headers={"content-type": "application/json; charset=UTF-8"})
