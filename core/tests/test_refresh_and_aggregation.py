@@ -156,7 +156,7 @@ async def test_upstream_error_messages_do_not_leak_keys_to_clients(tmp_path):
     assert "stale-access-0-abcdef" not in json.dumps(answer.body)
 
 
-async def test_refreshed_tokens_are_scrubbed_from_what_clients_get(tmp_path, http):
+async def test_refreshed_tokens_are_scrubbed_from_what_clients_get(tmp_path, polyrelay_http):
     write_auth_file(tmp_path)
     fresh = ("fresh-access-token-1", "refresh-secret-1")
     quoted = f"token {fresh[0]} (refresh {fresh[1]}) is not allowed here"
@@ -167,8 +167,8 @@ async def test_refreshed_tokens_are_scrubbed_from_what_clients_get(tmp_path, htt
         frames = chunk_frames("oauth-model", ["partial"], include_usage=False)[:2]
         simulator.push(Reply.sse([*frames, b'data: {"error": {"message": "' + quoted.encode() + b'"}}\n\n']))
         async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("oauthsim", oauth_plugin(simulator))]) as gw:
-            complete = await ask(http, gw.url, ir.ANTHROPIC, "oauth-model")
-            streamed = await ask(http, gw.url, ir.ANTHROPIC, "oauth-model", stream=True)
+            complete = await ask(polyrelay_http, gw.url, ir.ANTHROPIC, "oauth-model")
+            streamed = await ask(polyrelay_http, gw.url, ir.ANTHROPIC, "oauth-model", stream=True)
     assert len(simulator.token_requests) == 1
     assert complete.status == 400 and streamed.stream_error
     seen = json.dumps([complete.body, streamed.events])

@@ -81,7 +81,7 @@ def log_text():
         root.setLevel(old_level)
 
 
-async def test_no_key_reaches_a_client_or_a_log(http, log_text, capfd):
+async def test_no_key_reaches_a_client_or_a_log(polyrelay_http, log_text, capfd):
     upstream_keys = [random_key(n) for n in LENGTHS]
     gemini_keys = [random_key(n) for n in LENGTHS]
     client_keys = [random_key(n) for n in LENGTHS]
@@ -101,7 +101,7 @@ async def test_no_key_reaches_a_client_or_a_log(http, log_text, capfd):
                 for status, dialect in [(400, ir.OPENAI_CHAT), (401, ir.ANTHROPIC), (429, ir.OPENAI_RESPONSES),
                                         (500, ir.GEMINI), (403, ir.OPENAI_CHAT)]:
                     chat.push(Reply.json(error_body(quoted, "invalid_request_error", key), status=status))
-                    answer = await ask(http, gw.url, dialect, model, api_key=client_key)
+                    answer = await ask(polyrelay_http, gw.url, dialect, model, api_key=client_key)
                     assert answer.status == status, answer.body
                     assert is_error_shape(dialect, status, answer.body)
                     assert "[redacted]" in json.dumps(answer.body)
@@ -109,32 +109,32 @@ async def test_no_key_reaches_a_client_or_a_log(http, log_text, capfd):
                 # Stream errors after the first frame: pass-through (chat) and translated (the others).
                 for dialect in ALL_DIALECTS:
                     chat.push(Reply.sse(stream_error_frames(f"key {key} revoked")))
-                    answer = await ask(http, gw.url, dialect, model, stream=True, api_key=client_key)
+                    answer = await ask(polyrelay_http, gw.url, dialect, model, stream=True, api_key=client_key)
                     assert answer.status == 200 and answer.stream_error, (dialect, answer.events)
                     bodies.append(json.dumps(answer.events))
                     assert "[redacted]" in bodies[-1], (dialect, bodies[-1])
                 # A stream that fails at once becomes a complete error.
                 chat.push(Reply.sse(stream_error_frames(f"key {key} revoked")[2:]))
-                answer = await ask(http, gw.url, ir.OPENAI_CHAT, model, stream=True, api_key=client_key)
+                answer = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, model, stream=True, api_key=client_key)
                 assert answer.status >= 400 and is_error_shape(ir.OPENAI_CHAT, answer.status, answer.body)
                 bodies.append(json.dumps(answer.body))
             # A Gemini upstream quoting its key: complete, and mid-stream to a pass-through Gemini client.
             for key in gemini_keys:
                 gemini.push(Reply.json({"error": {"code": 400, "message": f"API key not valid: {key}",
                                                   "status": "INVALID_ARGUMENT"}}, status=400))
-                answer = await ask(http, gw.url, ir.GEMINI, "gem-1", api_key=client_keys[-1])
+                answer = await ask(polyrelay_http, gw.url, ir.GEMINI, "gem-1", api_key=client_keys[-1])
                 assert answer.status == 400
                 bodies.append(json.dumps(answer.body))
                 first = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"par"}]}}]}\r\n\r\n'
                 error = jsonutil.dumps({"error": {"code": 403, "message": f"key {key} suspended",
                                                   "status": "PERMISSION_DENIED"}})
                 gemini.push(Reply.sse([first, b"data: " + error + b"\r\n\r\n"]))
-                answer = await ask(http, gw.url, ir.GEMINI, "gem-1", stream=True, api_key=client_keys[-1])
+                answer = await ask(polyrelay_http, gw.url, ir.GEMINI, "gem-1", stream=True, api_key=client_keys[-1])
                 assert answer.status == 200 and answer.stream_error, answer.events
                 bodies.append(json.dumps(answer.events))
             # Keys that are wrong by one character are refused without being echoed.
             for key in client_keys:
-                answer = await ask(http, gw.url, ir.OPENAI_CHAT, "m0", api_key=key[:-1] + "#")
+                answer = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, "m0", api_key=key[:-1] + "#")
                 assert answer.status == 401
                 bodies.append(json.dumps(answer.body))
     assert len(chat.requests) == len(LENGTHS) * 10
@@ -165,7 +165,7 @@ class QuotingUpstream(FaultUpstream):
 
 
 @pytest.mark.parametrize("upstream_dialect", ALL_DIALECTS)
-async def test_no_key_of_any_upstream_dialect_reaches_a_client(http, log_text, upstream_dialect):
+async def test_no_key_of_any_upstream_dialect_reaches_a_client(polyrelay_http, log_text, upstream_dialect):
     keys = [random_key(n) for n in LENGTHS]
     bodies = []
     async with QuotingUpstream() as upstream:
@@ -173,11 +173,11 @@ async def test_no_key_of_any_upstream_dialect_reaches_a_client(http, log_text, u
         async with run_gateway(config, extra_plugins=[keyed_provider("up", upstream_dialect, ["up-1"])]) as gw:
             for client_dialect in ALL_DIALECTS:  # the same dialect is the pass-through path
                 upstream.stream = False
-                answer = await ask(http, gw.url, client_dialect, "up-1")
+                answer = await ask(polyrelay_http, gw.url, client_dialect, "up-1")
                 assert answer.status == 401 and is_error_shape(client_dialect, 401, answer.body), answer.body
                 bodies.append(json.dumps(answer.body))
                 upstream.stream = True
-                answer = await ask(http, gw.url, client_dialect, "up-1", stream=True)
+                answer = await ask(polyrelay_http, gw.url, client_dialect, "up-1", stream=True)
                 assert answer.status == 200 and answer.stream_error, (client_dialect, answer.events)
                 bodies.append(json.dumps(answer.events))
     assert len(upstream.requests) == len(ALL_DIALECTS) * (len(keys) + 1)  # each key tried, then one stream

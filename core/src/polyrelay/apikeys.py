@@ -93,9 +93,6 @@ def alias_models(entries: list[ApiKeyEntry] | None) -> list[ModelInfo]:
     return list(seen.values())
 
 
-_OWN_HOOKS = ("config_sections", "register_providers", "config_credentials")
-
-
 class ProviderPlugin:
     """A plugin that registers one provider, optionally fed by a ``*-api-key`` list.
 
@@ -121,11 +118,12 @@ class ProviderPlugin:
     api_key_section: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Any class between this one and the subclass may add hooks: check against all of them.
         super().__init_subclass__(**kwargs)
-        for hook in _OWN_HOOKS:
-            method = cls.__dict__.get(hook)
-            if method is not None and not hasattr(method, "polyrelay_impl"):
-                raise TypeError(f"{cls.__name__}.{hook} overrides a hook without @hookimpl; pluggy would ignore it")
+        for name, method in cls.__dict__.items():
+            inherited = [getattr(base, name, None) for base in cls.__mro__[1:]]
+            if any(hasattr(m, "polyrelay_impl") for m in inherited) and not hasattr(method, "polyrelay_impl"):
+                raise TypeError(f"{cls.__name__}.{name} overrides a hook without @hookimpl; pluggy would ignore it")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} plugin for provider {self.name!r}>"

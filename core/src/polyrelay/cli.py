@@ -75,7 +75,7 @@ def config_option() -> argparse.ArgumentParser:
     return common
 
 
-def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
     """The argument parser and its subcommand set (plugins add to the latter)."""
     top = argparse.ArgumentParser(prog="polyrelay", description="Self-hosted LLM API gateway.")
     top.add_argument("--config", "-c", default=None, help=CONFIG_HELP)

@@ -13,7 +13,7 @@ import logging
 import re
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -176,7 +176,8 @@ def make_converter() -> cattrs.Converter:
 
     def structure_factory(cls: type) -> Any:
         overrides = {a.name: override(rename=_kebab(a.name)) for a in attrs.fields(cls)}
-        from_mapping = make_dict_structure_fn(cls, converter, **overrides)
+        # cattrs takes the overrides as keywords beside its own flags; Any says they cannot clash.
+        from_mapping: Any = make_dict_structure_fn(cls, converter, **cast(dict[str, Any], overrides))
         from_string = getattr(cls, "from_string", None)
         if from_string is None:
             return from_mapping
@@ -276,7 +277,7 @@ def load_config(
 
     converter = make_converter()
     core_raw = {k: v for k, v in raw.items() if k not in sections}
-    config = _structure(converter, Config, core_raw, "")
+    config: Config = _structure(converter, Config, core_raw, "")
     for key, kind in sections.items():
         if key in raw and raw[key] is not None:
             config.sections[key] = _structure(converter, kind, raw[key], key)

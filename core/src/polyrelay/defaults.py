@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from typing import cast
 
 import attrs
 import pluggy
@@ -109,7 +110,7 @@ def translate_request(provider: Provider, request: ClientRequest, credential: Cr
 @hookimpl(trylast=True)
 def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem]:
     """Default chunk translation: the stream's decoder (codec or pass-through framer)."""
-    return stream.decoder.feed(data)
+    return cast("list[StreamItem]", stream.decoder.feed(data))  # either decoder's items are stream items
 
 
 def retry_after_header(headers: Mapping[str, str]) -> float | None:

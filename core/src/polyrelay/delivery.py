@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import attrs
@@ -223,7 +223,7 @@ async def _aggregate(attempt: Attempt, pump: StreamPump) -> Complete | ir.ErrorI
     try:
         while not pump.done:
             for item in await pump.next_items(None) or []:
-                collector.add(item)
+                collector.add(cast(ir.Event, item))  # a folded stream is translated: no raw frames
             if collector.error is not None or collector.stopped:
                 break
     finally:

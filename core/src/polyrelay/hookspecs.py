@@ -167,7 +167,7 @@ def login_flows() -> list[LoginFlow]:
 
 
 @hookspec
-def register_commands(subparsers: argparse._SubParsersAction) -> None:
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add CLI subcommands (``polyrelay login <provider>`` and the like).
 
     Called once when the ``polyrelay`` command starts.  Add parsers with

@@ -6,8 +6,9 @@ import asyncio
 import ipaddress
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pluggy
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -19,19 +20,22 @@ from polyrelay.guard import SERVER_HEADER_BUFFER, throttle_accept_errors
 from polyrelay.logs import install_redaction
 from polyrelay.plugins import collect_config_sections, make_plugin_manager
 
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
+
 log = logging.getLogger("polyrelay.server")
 
 
 def load(
     config_path: str | Path | None = None,
     config_text: str | None = None,
-    environ: dict[str, str] | None = None,
-    extra_plugins: list[tuple[str, object]] = (),
+    environ: Mapping[str, str] | None = None,
+    extra_plugins: list[tuple[str, object]] | None = None,
 ) -> tuple[Config, pluggy.PluginManager]:
     """The plugin manager and the config it structures (file, text or defaults)."""
-    environ = os.environ if environ is None else environ
-    pm = make_plugin_manager(environ, extra_plugins)
-    path = config_path or environ.get("POLYRELAY_CONFIG") or None
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    pm = make_plugin_manager(env, extra_plugins)
+    path = config_path or env.get("POLYRELAY_CONFIG") or None
     config = load_config(path, collect_config_sections(pm), text=config_text)
     return config, pm
 
@@ -61,7 +65,7 @@ def bind_host(config: Config) -> str:
 async def run(
     config: Config,
     pm: pluggy.PluginManager,
-    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     ready: Callable[[list[str]], None] | None = None,
     app: App | None = None,
 ) -> None:
@@ -93,8 +97,8 @@ async def run(
     )
     if ready is not None:
         ready(hconfig.bind)
-    kwargs = {"shutdown_trigger": shutdown_trigger} if shutdown_trigger is not None else {}
-    await hypercorn_serve(app.starlette(), hconfig, **kwargs)
+    # Starlette's ASGI types are looser than hypercorn's protocol; the app is a standard ASGI 3 app.
+    await hypercorn_serve(cast("ASGIFramework", app.starlette()), hconfig, shutdown_trigger=shutdown_trigger)
 
 
 def main_serve(config: Config, pm: pluggy.PluginManager) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
@@ -256,7 +256,13 @@ class Provider:
         return self.urls[name].rstrip("/")
 
 
-StreamItem = Any  # ir.Event or polyrelay.passthrough.RawFrame
+if TYPE_CHECKING:
+    from polyrelay.passthrough import RawFrame
+
+#: What ``translate_chunk`` returns: internal events, or on a pass-through stream raw frames.  A
+#: string so that this module need not import the pass-through module (which imports the codecs,
+#: which import this module); type checkers read it as the union it names.
+StreamItem: TypeAlias = "ir.Event | RawFrame"
 
 __all__ = [
     "ClientRequest",

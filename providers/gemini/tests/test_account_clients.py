@@ -131,7 +131,7 @@ async def test_openai_sdk_chat_and_responses(google: CodeAssistSimulator, auth_f
 
 
 async def test_gemini_3_signature_survives_a_gemini_clients_tool_round_trip(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """A Gemini client replays the signed call byte for byte, and the envelope keeps every signature."""
     auth_file("ada@example.com", ["proj-a"])
@@ -139,13 +139,13 @@ async def test_gemini_3_signature_survives_a_gemini_clients_tool_round_trip(
     url_of = "/v1beta/models/{}:streamGenerateContent?alt=sse".format
     turn = {"role": "user", "parts": [{"text": "Read a."}]}
     async with run_gateway(google.config_text(auth_dir)) as gateway:
-        async with http.post(gateway.url + url_of(GEMINI_3), json={"contents": [turn]}) as response:
+        async with polyrelay_http.post(gateway.url + url_of(GEMINI_3), json={"contents": [turn]}) as response:
             payloads = [jsonutil.loads(e.data) for e in SSEParser().feed(await response.read())]
         parts = [p for c in payloads for p in c["candidates"][0]["content"]["parts"]]
         (call,) = [p for p in parts if "functionCall" in p]
         history = [turn, {"role": "model", "parts": [*parts, {"thoughtSignature": "c2lnLW9ubHk="}]},
                    {"role": "user", "parts": [{"functionResponse": {"name": "read_file", "response": {"r": 1}}}]}]
-        async with http.post(gateway.url + url_of(GEMINI_3), json={"contents": history}) as response:
+        async with polyrelay_http.post(gateway.url + url_of(GEMINI_3), json={"contents": history}) as response:
             assert response.status == 200, await response.read()
     sent = google.served[-1].json()["request"]["contents"][1]["parts"]
     assert [p["thoughtSignature"] for p in sent if "functionCall" in p] == [call["thoughtSignature"]]
@@ -159,7 +159,7 @@ def _capture(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", ["gemini-cli", "gemini-cli-tool-result", "gemini-cli-router", "claude-code",
                                   "claude-code-tool-result"])
 async def test_captured_requests_replayed_through_an_account(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession, name: str
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession, name: str
 ) -> None:
     """What Gemini CLI and Claude Code really send, served by Code Assist: every tool, result and the system."""
     capture = _capture(name)
@@ -171,7 +171,7 @@ async def test_captured_requests_replayed_through_an_account(
     query = capture.get("query") or ""
     headers = {k: v for k, v in capture["headers"] if k.lower() in ("anthropic-version", "anthropic-beta",
                                                                     "content-type")}
-    async with run_gateway(config) as gateway, http.post(
+    async with run_gateway(config) as gateway, polyrelay_http.post(
             f"{gateway.url}{capture['path']}{'?' + query if query else ''}", data=jsonutil.dumps(capture["body"]),
             headers=headers) as response:
         raw = await response.read()

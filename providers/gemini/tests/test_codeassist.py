@@ -51,13 +51,13 @@ class TestGeminiAccounts(ProviderConformance):
 
 
 async def test_envelope_headers_and_no_model_in_the_url(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """Code Assist gets ``{model, project, request}`` at ``v1internal:<method>`` with Gemini CLI's headers."""
     auth_file("ada@example.com", ["proj-a"])
     async with run_gateway(google.config_text(auth_dir)) as gateway:
         for stream in (False, True):
-            answer = await ask(http, gateway.url, ir.ANTHROPIC, MODEL, "Say hello.", stream=stream)
+            answer = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL, "Say hello.", stream=stream)
             assert answer.status == 200, answer.body
     plain, streamed = google.served
     assert plain.path == "/v1internal:generateContent" and not plain.query
@@ -78,7 +78,8 @@ async def test_envelope_headers_and_no_model_in_the_url(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_gemini_client_gets_plain_gemini(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession, stream: bool
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession,
+    stream: bool,
 ) -> None:
     """A Gemini client sees no envelope: each payload is the ``response`` Code Assist wrapped."""
     auth_file("ada@example.com", ["proj-a"])
@@ -86,7 +87,7 @@ async def test_gemini_client_gets_plain_gemini(
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
             "generationConfig": {"thinkingConfig": {"includeThoughts": True, "thinkingBudget": 1024}}}
     async with run_gateway(google.config_text(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1beta/models/{MODEL}:{action}", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1beta/models/{MODEL}:{action}", json=body) as response:
         raw = await response.read()
     assert response.status == 200, raw
     payloads = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")] \
@@ -100,7 +101,7 @@ async def test_gemini_client_gets_plain_gemini(
 
 
 async def test_code_assist_quirks_applied_to_a_gemini_client(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """Snake-case fields, ``parameters``, empty parts, split and unnamed responses: fixed once, in the envelope."""
     auth_file("ada@example.com", ["proj-a"])
@@ -120,7 +121,8 @@ async def test_code_assist_quirks_applied_to_a_gemini_client(
         ],
     }
     async with run_gateway(google.config_text(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1beta/models/gemini-3-flash-preview:generateContent", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1beta/models/gemini-3-flash-preview:generateContent",
+                    json=body) as response:
         raw = await response.read()
     assert response.status == 200, raw
     sent = google.served[-1].json()["request"]
@@ -146,7 +148,7 @@ async def test_code_assist_quirks_applied_to_a_gemini_client(
     ("gemini-3-flash-preview", {"thinkingBudget": 600, "thinkingLevel": "low"}, {"thinkingLevel": "LOW"}),
 ])
 async def test_thinking_fitted_to_the_model(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession,
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession,
     model: str, sent: dict[str, Any], expected: dict[str, Any],
 ) -> None:
     """Levels become budgets on 2.5, budgets levels on 3, each clamped to what the model takes."""
@@ -154,7 +156,7 @@ async def test_thinking_fitted_to_the_model(
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
             "generationConfig": {"thinkingConfig": {**sent, "includeThoughts": True}}}
     async with run_gateway(google.config_text(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1beta/models/{model}:generateContent", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1beta/models/{model}:generateContent", json=body) as response:
         raw = await response.read()
     assert response.status == 200, raw
     thinking = google.served[-1].json()["request"]["generationConfig"]["thinkingConfig"]
@@ -162,7 +164,7 @@ async def test_thinking_fitted_to_the_model(
 
 
 async def test_simulator_refuses_what_code_assist_refuses(
-    google: CodeAssistSimulator, auth_file: AuthFile, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """The fake is strict where Code Assist is: no token, no envelope, a foreign project, a level on 2.5."""
     data = google.auth_data("ada@example.com", ["proj-a"])
@@ -181,14 +183,14 @@ async def test_simulator_refuses_what_code_assist_refuses(
             "thinkingConfig": {"thinkingLevel": "HIGH"}}}}, 400, "Thinking level is not supported"),
     ]
     for headers, body, status, words in cases:
-        async with http.post(url, json=body, headers=headers) as response:
+        async with polyrelay_http.post(url, json=body, headers=headers) as response:
             answer = await response.json()
         assert response.status == status, (body, answer)
         assert words in answer["error"]["message"]
 
 
 async def test_keys_and_accounts_share_one_pool_and_priority_prefers(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """An AI Studio key and an account serve one model together; ``priority`` puts one kind first."""
     auth_file("ada@example.com", ["proj-a"], priority=1)
@@ -196,24 +198,25 @@ async def test_keys_and_accounts_share_one_pool_and_priority_prefers(
         keys = api_key_config("gemini-api-key", ("AIzaSyKey-0", studio.api_base))
         async with run_gateway(google.config_text(auth_dir, keys)) as gateway:
             for _ in range(3):
-                assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 200
+                assert (await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 200
             assert len(google.served) == 3 and not studio.requests, "the account's priority 1 wins"
             google.limit("proj-a", MODEL, "quota", 60)
-            answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+            answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
     assert answer.status == 200 and "Gemini simulator" in answer.text, "the key takes over"
     assert studio.requests[-1].headers["x-goog-api-key"] == "AIzaSyKey-0"
 
 
 async def test_count_tokens_asks_code_assist_for_an_account(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """The count routes get Code Assist's own count (``{"request": {model, contents}}``), not the estimate."""
     auth_file("ada@example.com", ["proj-a"])
     body = {"contents": [{"role": "user", "parts": [{"text": "Count these words for me, please."}]}]}
     async with run_gateway(google.config_text(auth_dir)) as gateway:
-        async with http.post(f"{gateway.url}/v1beta/models/{MODEL}:countTokens", json=body) as response:
+        async with polyrelay_http.post(f"{gateway.url}/v1beta/models/{MODEL}:countTokens", json=body) as response:
             gemini = await response.json()
-        async with http.post(f"{gateway.url}/v1/messages/count_tokens", headers={"anthropic-version": "2023-06-01"},
+        async with polyrelay_http.post(f"{gateway.url}/v1/messages/count_tokens",
+                headers={"anthropic-version": "2023-06-01"},
                              json={"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}) as response:
             anthropic_count = await response.json()
     counts = [r for r in google.requests if r.path == "/v1internal:countTokens"]
@@ -225,13 +228,13 @@ async def test_count_tokens_asks_code_assist_for_an_account(
 
 
 async def test_gemini_client_streaming_a_json_array_from_an_account(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """``streamGenerateContent`` without ``alt=sse``: Code Assist still streams SSE; the client gets its array."""
     auth_file("ada@example.com", ["proj-a"])
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
     async with run_gateway(google.config_text(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1beta/models/{MODEL}:streamGenerateContent", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1beta/models/{MODEL}:streamGenerateContent", json=body) as response:
         raw = await response.read()
     assert response.status == 200, raw
     chunks = json.loads(raw)
@@ -243,24 +246,24 @@ async def test_gemini_client_streaming_a_json_array_from_an_account(
 
 
 async def test_a_login_file_written_while_serving_serves_every_project_and_its_removal_stops_them(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """The auth dir is watched: a two-project file appears as two members, and leaves as two."""
     auth_dir.mkdir()
     async with run_gateway(google.config_text(auth_dir)) as gateway:
-        assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 503
+        assert (await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 503
         path = auth_file("ada@example.com", ["p1", "p2"])
         for _ in range(100):
             if len(gateway.gateway.pool) == 2:
                 break
             await asyncio.sleep(0.05)
         for _ in range(4):
-            assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 200
+            assert (await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)).status == 200
         path.unlink()
         for _ in range(100):
             if not len(gateway.gateway.pool):
                 break
             await asyncio.sleep(0.05)
-        after = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+        after = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
     assert {r.json()["project"] for r in google.served} == {"p1", "p2"}
     assert after.status == 503, "no account left to serve"

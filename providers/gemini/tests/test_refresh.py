@@ -23,14 +23,14 @@ AuthFile = Callable[..., Path]
 MODEL = "gemini-2.5-flash"
 
 
-async def _many(http: aiohttp.ClientSession, url: str, n: int) -> list[int]:
-    answers = await asyncio.gather(*(ask(http, url, ir.OPENAI_CHAT, MODEL) for _ in range(n)))
+async def _many(polyrelay_http: aiohttp.ClientSession, url: str, n: int) -> list[int]:
+    answers = await asyncio.gather(*(ask(polyrelay_http, url, ir.OPENAI_CHAT, MODEL) for _ in range(n)))
     return [a.status for a in answers]
 
 
 @pytest.mark.parametrize("how", ["expired", "refused"])
 async def test_200_concurrent_requests_cause_exactly_one_refresh(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession, how: str
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession, how: str
 ) -> None:
     """An expired token (the file says so) or one Code Assist refuses (401): 200 requests at once, one refresh.
 
@@ -44,7 +44,7 @@ async def test_200_concurrent_requests_cause_exactly_one_refresh(
     google.google.oauth.token_delay = 0.2  # let the 401s pile up behind the one refresh
     unlimited = "client-limits:\n  concurrent-requests: 0"  # 200 at once from one client is the point here
     async with run_gateway(google.config_text(auth_dir, unlimited)) as gateway:
-        statuses = await _many(http, gateway.url, 200)
+        statuses = await _many(polyrelay_http, gateway.url, 200)
     assert statuses == [200] * 200
     assert google.google.refreshes == 1
     saved = json.loads(path.read_text())
@@ -63,7 +63,7 @@ async def test_200_concurrent_requests_cause_exactly_one_refresh(
 
 
 async def test_refreshed_before_expiry_without_a_request(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """A token inside the refresh lead is renewed in the background; requests never see the old one fail."""
     path = auth_file("ada@example.com", ["p1"], lifetime=120.0)
@@ -72,20 +72,20 @@ async def test_refreshed_before_expiry_without_a_request(
             if google.google.refreshes:
                 break
             await asyncio.sleep(0.05)
-        assert (await ask(http, gateway.url, ir.ANTHROPIC, MODEL)).status == 200
+        assert (await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL)).status == 200
     assert google.google.refreshes == 1
     assert google.served[-1].headers["authorization"] == f"Bearer {json.loads(path.read_text())['access_token']}"
 
 
 async def test_invalid_grant_disables_the_login_and_the_other_account_serves(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """A revoked login stops serving (every project of it) with the reason; nothing loops; the other serves."""
     dead = auth_file("ada@example.com", ["p1", "p2"], lifetime=3000.0, live=False)
     auth_file("bob@example.com", ["p3"])
     google.google.revoke("ada@example.com")
     async with run_gateway(google.config_text(auth_dir)) as gateway:
-        statuses = await _many(http, gateway.url, 10)
+        statuses = await _many(polyrelay_http, gateway.url, 10)
         states = [gateway.gateway.pool.describe(c) for c in gateway.gateway.pool]
     assert statuses == [200] * 10
     assert {json.loads(r.body)["project"] for r in google.served} == {"p3"}
@@ -129,13 +129,13 @@ class ForwardingProxy:
 
 
 async def test_refresh_and_requests_go_through_the_accounts_proxy(
-    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, http: aiohttp.ClientSession
+    google: CodeAssistSimulator, auth_file: AuthFile, auth_dir: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     """A file's ``proxy_url`` carries its token refresh as well as its Code Assist calls."""
     async with ForwardingProxy() as proxy:
         auth_file("ada@example.com", ["p1"], lifetime=3000.0, live=False, proxy_url=proxy.url)
         async with run_gateway(google.config_text(auth_dir)) as gateway:
-            answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+            answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
     assert answer.status == 200, answer.body
     assert google.google.refreshes == 1
     base = google.base_url

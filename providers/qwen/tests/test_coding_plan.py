@@ -113,13 +113,13 @@ async def test_google_genai_served_by_a_plan_key(modelstudio: DashScopeSimulator
 
 
 async def test_a_plan_key_in_qwen_api_key_goes_to_the_plan_base(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = (f"qwen-api-key:\n  - api-key: {PLAN_KEYS[0]}\n"
               f"upstream-urls:\n  qwen:\n    coding-plan: {modelstudio.plan_base}\n    api: {modelstudio.api_base}\n")
     with caplog.at_level(logging.INFO, logger="polyrelay.qwen"):
         async with run_gateway(config) as gw:
-            answer = await ask(http, gw.url, ir.OPENAI_CHAT, GLM)
+            answer = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM)
     assert answer.status == 200 and answer.text == modelstudio.reply_text
     assert [r.path for r in modelstudio.requests] == ["/coding/v1/chat/completions"]
     notices = [r.getMessage() for r in caplog.records if "Coding Plan key" in r.getMessage()]
@@ -128,31 +128,31 @@ async def test_a_plan_key_in_qwen_api_key_goes_to_the_plan_base(
 
 
 async def test_plan_models_are_listed_and_routable_under_their_own_and_prefixed_names(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     async with run_gateway(plan_config(modelstudio, PLAN_KEYS[:1])) as gw:
-        async with http.get(f"{gw.url}/v1/models") as response:
+        async with polyrelay_http.get(f"{gw.url}/v1/models") as response:
             listed = {m["id"] for m in (await response.json())["data"]}
         assert set(PLAN_MODELS) <= listed
         for model in ("kimi-k2.5", "qwen/kimi-k2.5", "MiniMax-M2.5", "qwen/glm-4.7"):
-            answer = await ask(http, gw.url, ir.ANTHROPIC, model)
+            answer = await ask(polyrelay_http, gw.url, ir.ANTHROPIC, model)
             assert answer.status == 200, (model, answer.body)
     assert [r.json()["model"] for r in modelstudio.requests] == ["kimi-k2.5", "kimi-k2.5", "MiniMax-M2.5", "glm-4.7"]
 
 
 async def test_a_plan_key_and_a_dashscope_key_share_one_pool_and_priority_prefers_the_plan(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     config = (f"qwen-coding-plan:\n  - api-key: {PLAN_KEYS[0]}\n    priority: 1\n"
               f"qwen-api-key:\n  - api-key: {GENERAL_KEY}\n    base-url: {modelstudio.api_base}\n"
               f"upstream-urls:\n  qwen:\n    coding-plan: {modelstudio.plan_base}\n")
     async with run_gateway(config) as gw:
         for _ in range(2):
-            assert (await ask(http, gw.url, ir.OPENAI_CHAT, MODEL)).status == 200
+            assert (await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, MODEL)).status == 200
         assert [r.path for r in modelstudio.requests] == ["/coding/v1/chat/completions"] * 2
         # The plan's window is spent: the same request moves to the pay-as-you-go key, unseen by the client.
         modelstudio.push(allocation_quota_reply())
-        answer = await ask(http, gw.url, ir.OPENAI_CHAT, MODEL)
+        answer = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, MODEL)
         assert answer.status == 200 and answer.text == modelstudio.reply_text
     assert modelstudio.requests[-1].path == "/compatible-mode/v1/chat/completions"
 
@@ -161,11 +161,11 @@ async def test_a_plan_key_and_a_dashscope_key_share_one_pool_and_priority_prefer
 
 
 async def test_rotation_across_two_plan_keys_on_the_allocation_quota(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     async with run_gateway(plan_config(modelstudio)) as gw:
         modelstudio.push(allocation_quota_reply())
-        answers = [await ask(http, gw.url, ir.OPENAI_CHAT, GLM, stream=i % 2 == 1) for i in range(6)]
+        answers = [await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM, stream=i % 2 == 1) for i in range(6)]
         assert [a.status for a in answers] == [200] * 6
         spent = plan_requests(modelstudio)[0]
         assert plan_requests(modelstudio)[1:] == [k for k in PLAN_KEYS if k != spent] * 6
@@ -175,13 +175,13 @@ async def test_rotation_across_two_plan_keys_on_the_allocation_quota(
 
 
 async def test_spent_again_right_after_the_window_reset_waits_for_the_longer_window(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     # The gateway would wait out a short cooldown and retry; here the client is to see each refusal.
     async with run_gateway(plan_config(modelstudio, PLAN_KEYS[:1], extra="max-retry-interval: 0\n")) as gw:
         pool = gw.gateway.pool
         modelstudio.push(allocation_quota_reply(retry_after="30"))
-        assert (await ask(http, gw.url, ir.OPENAI_CHAT, GLM)).status == 429
+        assert (await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM)).status == 429
         credential = next(iter(pool))
         first = pool.describe(credential)["cooldown"]["seconds_left"]
         assert 25 < first <= 30  # the answer named its reset
@@ -189,27 +189,28 @@ async def test_spent_again_right_after_the_window_reset_waits_for_the_longer_win
         state = pool.store.state(credential.id)
         state.cooldown.until = pool.clock() - 1
         modelstudio.push(allocation_quota_reply())
-        assert (await ask(http, gw.url, ir.OPENAI_CHAT, GLM)).status == 429
+        assert (await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM)).status == 429
         second = pool.describe(credential)["cooldown"]["seconds_left"]
     assert second > WINDOW_SECONDS  # capped by the core's longest cooldown, far beyond the 5-hour window
     assert second <= LONG_WINDOW_SECONDS
 
 
-async def test_the_rate_limit_is_a_short_back_off(modelstudio: DashScopeSimulator, http: aiohttp.ClientSession) -> None:
+async def test_the_rate_limit_is_a_short_back_off(modelstudio: DashScopeSimulator,
+        polyrelay_http: aiohttp.ClientSession) -> None:
     async with run_gateway(plan_config(modelstudio)) as gw:
         modelstudio.push(rate_quota_reply())
-        assert (await ask(http, gw.url, ir.OPENAI_CHAT, GLM)).status == 200
+        assert (await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM)).status == 200
         limited = plan_requests(modelstudio)[0]
         row = next(gw.gateway.pool.describe(c) for c in gw.gateway.pool if c.secret == limited)
     assert 0 < row["cooldown"]["seconds_left"] <= 10
 
 
 async def test_an_expired_plan_key_is_retired_with_its_reason_while_the_other_serves(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     modelstudio.expired_keys.add(PLAN_KEYS[0])
     async with run_gateway(plan_config(modelstudio)) as gw:
-        answers = [await ask(http, gw.url, ir.OPENAI_CHAT, GLM) for _ in range(4)]
+        answers = [await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM) for _ in range(4)]
         rows = {c.secret: gw.gateway.pool.describe(c) for c in gw.gateway.pool}
     assert [a.status for a in answers] == [200] * 4
     assert plan_requests(modelstudio).count(PLAN_KEYS[0]) == 1, "a dead key is not retried"
@@ -219,12 +220,12 @@ async def test_an_expired_plan_key_is_retired_with_its_reason_while_the_other_se
 
 
 async def test_a_model_outside_the_plan_is_excluded_for_that_key_only(
-    modelstudio: DashScopeSimulator, http: aiohttp.ClientSession
+    modelstudio: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     modelstudio.plan_models = set(PLAN_MODELS) - {"kimi-k2.5"}
     async with run_gateway(plan_config(modelstudio, PLAN_KEYS[:1])) as gw:
-        refused = await ask(http, gw.url, ir.OPENAI_CHAT, "kimi-k2.5")
-        served = await ask(http, gw.url, ir.OPENAI_CHAT, GLM)
+        refused = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, "kimi-k2.5")
+        served = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, GLM)
         row = gw.gateway.pool.describe(next(iter(gw.gateway.pool)))
     assert refused.status == 400 and "is not supported" in str(refused.body)
     assert served.status == 200

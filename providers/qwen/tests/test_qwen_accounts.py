@@ -71,14 +71,14 @@ def test_resource_url_is_normalised_to_an_api_base() -> None:
 
 
 async def test_an_account_file_is_served_from_its_resource_url_with_qwen_codes_headers(
-    qwen: DashScopeSimulator, tmp_path: Path, http: aiohttp.ClientSession
+    qwen: DashScopeSimulator, tmp_path: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     seed(qwen, tmp_path, "dev@example.com")
     # The configured portal is a dead address: the file's own resource_url must be what is used.
     config = urls_config(qwen, tmp_path).replace(qwen.portal_base, "http://127.0.0.1:9/v1")
     async with run_gateway(config) as gw:
         for dialect in (ir.OPENAI_CHAT, ir.ANTHROPIC, ir.OPENAI_RESPONSES, ir.GEMINI):
-            answer = await ask(http, gw.url, dialect, MODEL, stream=dialect != ir.GEMINI)
+            answer = await ask(polyrelay_http, gw.url, dialect, MODEL, stream=dialect != ir.GEMINI)
             assert answer.status == 200 and answer.text == qwen.reply_text, (dialect, answer.body)
     sent = portal_requests(qwen)
     assert len(sent) == 4
@@ -87,11 +87,11 @@ async def test_an_account_file_is_served_from_its_resource_url_with_qwen_codes_h
 
 
 async def test_an_account_without_resource_url_uses_the_portal_address(
-    qwen: DashScopeSimulator, tmp_path: Path, http: aiohttp.ClientSession
+    qwen: DashScopeSimulator, tmp_path: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     seed(qwen, tmp_path, "dev", resource_url="")
     async with run_gateway(urls_config(qwen, tmp_path)) as gw:
-        assert (await ask(http, gw.url, ir.OPENAI_CHAT, MODEL)).status == 200
+        assert (await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, MODEL)).status == 200
     assert len(portal_requests(qwen)) == 1
 
 
@@ -128,7 +128,7 @@ async def test_a_new_resource_url_in_a_refresh_answer_moves_the_account(tmp_path
 
 
 async def test_the_discontinuation_answer_disables_the_account(
-    qwen: DashScopeSimulator, tmp_path: Path, http: aiohttp.ClientSession
+    qwen: DashScopeSimulator, tmp_path: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     from polyrelay_qwen.simulator import error_reply
 
@@ -136,7 +136,7 @@ async def test_the_discontinuation_answer_disables_the_account(
     qwen.push(error_reply(403, "The Qwen OAuth free tier was discontinued on 2026-04-15.", "access_denied",
                           "access_denied"))
     async with run_gateway(urls_config(qwen, tmp_path)) as gw:
-        answer = await ask(http, gw.url, ir.OPENAI_CHAT, MODEL)
+        answer = await ask(polyrelay_http, gw.url, ir.OPENAI_CHAT, MODEL)
         row = gw.gateway.pool.describe(next(iter(gw.gateway.pool)))
     assert answer.status == 403
     assert row["disabled"] and "2026-04-15" in row["disabled_reason"]
@@ -144,14 +144,14 @@ async def test_the_discontinuation_answer_disables_the_account(
 
 
 async def test_captured_qwen_code_request_replayed_through_an_account(
-    qwen: DashScopeSimulator, tmp_path: Path, http: aiohttp.ClientSession
+    qwen: DashScopeSimulator, tmp_path: Path, polyrelay_http: aiohttp.ClientSession
 ) -> None:
     capture = json.loads((CAPTURES / "qwen-code.json").read_text())
     seed(qwen, tmp_path, "dev")
     qwen.models = None  # the capture names the model Qwen Code was pointed at
     async with run_gateway(urls_config(qwen, tmp_path)) as gw:
         body = dict(capture["body"], model=MODEL)
-        async with http.post(f"{gw.url}/v1/chat/completions", json=body) as response:
+        async with polyrelay_http.post(f"{gw.url}/v1/chat/completions", json=body) as response:
             raw = await response.read()
     assert response.status == 200, raw
     assert raw.rstrip().endswith(b"data: [DONE]")

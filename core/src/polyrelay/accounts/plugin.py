@@ -30,8 +30,6 @@ from polyrelay.config import Config
 from polyrelay.plugins import hookimpl
 from polyrelay.types import Credential, Provider, Refresher
 
-_ACCOUNT_HOOKS = ("credential_from_file", "login_flows")
-
 
 class AccountProviderPlugin(ProviderPlugin):
     """A one-provider plugin whose accounts are auth-dir files (and optionally keys)."""
@@ -40,13 +38,6 @@ class AccountProviderPlugin(ProviderPlugin):
     account_type: ClassVar[str]
     #: Refresh this many seconds before a token expires (``refresh-lead-seconds`` overrides).
     refresh_lead: ClassVar[float] = 300.0
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for hook in _ACCOUNT_HOOKS:
-            method = cls.__dict__.get(hook)
-            if method is not None and not hasattr(method, "polyrelay_impl"):
-                raise TypeError(f"{cls.__name__}.{hook} overrides a hook without @hookimpl; pluggy would ignore it")
 
     # -- what a subclass overrides ----------------------------------------------
 

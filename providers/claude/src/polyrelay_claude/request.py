@@ -1,4 +1,7 @@
-"""What a Claude subscription token needs upstream (wire notes §3.7).
+"""What a Claude subscription token needs upstream.
+
+Source: router-for-me/CLIProxyAPI internal/runtime/executor/claude_executor*.go and helps/cloak_utils.go (the
+OAuth beta, the Claude Code identity texts), as Claude Code itself sends them.
 
 ``Authorization: Bearer``, the OAuth betas merged into the client's own
 ``anthropic-beta`` (never duplicated), and a Claude Code identity block at

@@ -1,4 +1,10 @@
-"""polyrelay provider: Gemini through AI Studio keys and Google accounts (wire notes §3.1, §3.2).
+"""polyrelay provider: Gemini through AI Studio keys and Google accounts.
+
+Wire facts: https://ai.google.dev/api/generate-content (endpoints, ``x-goog-api-key``),
+https://ai.google.dev/gemini-api/docs/rate-limits (``RetryInfo``, per-day quotas reset at midnight
+Pacific time), https://ai.google.dev/gemini-api/docs/troubleshooting (``API_KEY_INVALID``); for
+Code Assist accounts, google-gemini/gemini-cli packages/core/src/code_assist/ and CLIProxyAPI's
+gemini-cli executor (router-for-me/CLIProxyAPI, before its removal in 78ba8ba73).
 
 Two kinds of credential serve the same models from one pool:
 

@@ -1,4 +1,4 @@
-"""Google accounts logged in the way Gemini CLI logs in, as CLIProxyAPI stores them (§3.1).
+"""Google accounts logged in the way Gemini CLI logs in, as CLIProxyAPI stores them (gemini-cli, CLIProxyAPI).
 
 A ``type: "gemini"`` auth file holds one Google login: the OAuth token
 (nested under ``token``, mirrored at the top level after a refresh), the

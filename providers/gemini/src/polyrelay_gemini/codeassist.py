@@ -1,4 +1,4 @@
-"""Requests to Code Assist (``cloudcode-pa``) on behalf of a Google account (§3.1).
+"""Requests to Code Assist (``cloudcode-pa``) on behalf of a Google account (gemini-cli, CLIProxyAPI).
 
 The client's request becomes a Gemini request (as it is from a Gemini
 client, through the codecs from any other), goes into the envelope with the

@@ -1,4 +1,4 @@
-"""The Code Assist envelope: a Gemini request in, ``{model, project, request}`` out, and back (§3.1).
+"""The Code Assist envelope: a Gemini request in, ``{model, project, request}`` out, and back (gemini-cli, CLIProxyAPI).
 
 Code Assist serves the Vertex ``GenerateContentRequest`` inside an envelope
 and is stricter than AI Studio about a few things Gemini clients (and our
@@ -8,7 +8,7 @@ request whether a Gemini client sent it as it is or a codec wrote it:
 * snake_case top-level fields (``system_instruction``...) get their
   camelCase spelling;
 * function declarations carry their schema as ``parametersJsonSchema``,
-  cleaned (§4.4), whatever spelling the client used;
+  cleaned (CLIProxyAPI's CleanJSONSchemaForGemini), whatever spelling the client used;
 * roles are ``user`` or ``model``; parts without data are dropped (a lone
   ``thoughtSignature`` keeps its part as an empty text), then contents
   without parts ("required oneof field 'data' must have one initialized
@@ -16,7 +16,7 @@ request whether a Gemini client sent it as it is or a codec wrote it:
 * the function responses answering one model turn's N calls travel in one
   content, in call order, each named after its call;
 * a ``functionCall`` without a ``thoughtSignature`` gets the documented
-  bypass value, so history from another provider passes Gemini 3 (§4.7);
+  bypass value, so history from another provider passes Gemini 3 (Google's thought-signature docs);
 * Gemini CLI's default safety settings when the request has none;
 * thinking budgets and levels fitted to the model (:mod:`.thinking`).
 

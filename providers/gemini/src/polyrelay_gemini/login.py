@@ -1,4 +1,4 @@
-"""``polyrelay login gemini``: what is Google's in the login (§3.1); the OAuth flow itself is the core's.
+"""``polyrelay login gemini``: what is Google's in the login; the OAuth flow itself is the core's.
 
 After the browser flow (Gemini CLI's client, ``access_type=offline``,
 ``prompt=consent``, PKCE, the registered ``http://localhost:8085/oauth2callback``)

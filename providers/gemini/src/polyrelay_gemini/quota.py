@@ -1,4 +1,4 @@
-"""What Google's error answers mean for the credential that got them (§3.1, §3.2).
+"""What Google's error answers mean for the credential that got them (gemini-cli, ai.google.dev rate limits).
 
 Both upstreams answer with a google.rpc.Status whose ``details`` say more
 than the status: ``ErrorInfo.reason`` tells Code Assist's short rate limit

@@ -1,4 +1,4 @@
-"""Thinking settings fitted to the model they go to (wire notes §4.6).
+"""Thinking settings fitted to the model they go to (CLIProxyAPI's internal/thinking).
 
 Gemini 3 models think in *levels* and refuse a budget and a level together;
 Gemini 2.5 models think in *budgets* within a range (2.5 Pro cannot turn

@@ -1,5 +1,9 @@
 """A fake of DashScope's OpenAI-compatible mode and of the Coding Plan's base, as a key holder meets them.
 
+Sources: https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope,
+https://www.alibabacloud.com/help/en/model-studio/deep-thinking and
+https://www.alibabacloud.com/help/en/model-studio/error-code.
+
 ``POST /compatible-mode/v1/chat/completions`` on loopback.  Like DashScope
 it checks the bearer key (401 ``invalid_api_key``), the model (404
 ``model_not_found``), a non-empty ``messages`` list with known roles,
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -40,7 +45,7 @@ def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
 
 def error_reply(status: int, message: str, type_: str, code: str | None, **headers: str) -> Reply:
     """An error answer."""
-    return Reply.json(error_body(message, type_, code), status=status, **headers)
+    return Reply.json(error_body(message, type_, code), status=status, headers=headers)
 
 
 def invalid_parameter(message: str) -> Reply:
@@ -56,7 +61,7 @@ def rate_limit_reply(retry_after: int | None = 20) -> Reply:
 
 
 def quota_reply(status: int = 429) -> Reply:
-    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it, §3.5)."""
+    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it)."""
     return error_reply(status, "You exceeded your current quota, please check your plan and billing details.",
                        "insufficient_quota", "insufficient_quota")
 
@@ -149,7 +154,7 @@ def tool_call_reply(model: str, name: str, arguments: dict[str, Any], stream: bo
 
 def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
     """Every assistant ``tool_calls`` answered by ``tool`` messages right after it, and no stray ``tool`` message."""
-    pending: list[str] = []
+    pending: list[Any] = []  # tool call ids as the client sent them
     for index, message in enumerate(messages):
         if message["role"] == "tool":
             if message.get("tool_call_id") not in pending:
@@ -164,7 +169,7 @@ def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def body_problem(body: Any, models: set[str] | None) -> Reply | None:
+def body_problem(body: Any, models: Collection[str] | None) -> Reply | None:
     """DashScope's answer to an invalid chat body, or None."""
     if not isinstance(body, dict):
         return invalid_parameter("The request body is not valid JSON.")
@@ -198,13 +203,11 @@ class DashScopeSimulator(Simulator):
     ``model 'x' is not supported``).
     """
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the DashScope simulator.",
                  reasoning_text: str = "The user asks for a greeting, so greet.",
-                 plan_keys: set[str] = frozenset(), plan_models: set[str] | None = None) -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+                 plan_keys: Collection[str] = frozenset(), plan_models: set[str] | None = None) -> None:
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.reasoning_text = reasoning_text
         self.plan_keys = set(plan_keys)

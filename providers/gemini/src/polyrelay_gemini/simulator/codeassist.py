@@ -1,4 +1,4 @@
-"""A fake of Google Code Assist (``cloudcode-pa``) and Google's OAuth endpoints, on loopback (§3.1, §7).
+"""A fake of Google Code Assist (``cloudcode-pa``) and Google's OAuth endpoints, on loopback (gemini-cli's code_assist).
 
 One server answers everything a Gemini CLI account talks to, so tests point
 every ``upstream-urls`` entry at it:

@@ -1,4 +1,4 @@
-"""Google's side of a Gemini CLI login, as a fake: accounts, the consent screen, tokens, userinfo (§3.1).
+"""Google's side of a Gemini CLI login, as a fake: accounts, the consent screen, tokens, userinfo.
 
 The OAuth endpoints are the core's :class:`~polyrelay.testing.oauth.OAuthServer`
 set up the way Google runs them: ``/o/oauth2/auth`` wants Gemini CLI's
