@@ -106,8 +106,8 @@ class Codex(AccountProviderPlugin):
         fixer = stream.extra.get(STREAM)
         if fixer is None:
             fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
-        items: list[StreamItem] = fixer.fix(stream.decoder.feed(data))
-        return items
+        fed: list[StreamItem] = [*stream.decoder.feed(data)]
+        return fixer.fix(fed)
 
     @hookimpl
     def observe_response(self, credential: Credential, headers: Mapping[str, str]) -> None:

@@ -250,7 +250,7 @@ class ChatGPTSimulator(Simulator):
         for param in (*UNSUPPORTED, "service_tier"):
             if param in body and not (param == "service_tier" and body[param] == "priority"):
                 return detail_reply(400, f"Unsupported parameter: {param}")
-        if body.get("model") not in self.models:
+        if self.models is not None and body.get("model") not in self.models:
             return detail_reply(400, f"The '{body.get('model')}' model is not supported when using Codex with a "
                                      "ChatGPT account.")
         fields = [(f"tools[{i}].name", t.get("name")) for i, t in enumerate(body.get("tools") or [])
