@@ -82,14 +82,14 @@ def _openai(url: str) -> openai.AsyncOpenAI:
 # -- what an account's request looks like --------------------------------------------------------------
 
 
-async def test_account_request_has_the_backend_headers_and_body_rules(backend, auth_dir, http):
+async def test_account_request_has_the_backend_headers_and_body_rules(backend, auth_dir, polyrelay_http):
     path = backend.write_account(auth_dir, "ada@example.com")
     stored = json.loads(path.read_text())
     body = {"model": MODEL, "input": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
             "max_output_tokens": 100, "temperature": 1, "top_p": 1, "truncation": "auto", "user": "u1",
             "service_tier": "flex", "store": True, "safety_identifier": "s", "prompt_cache_retention": "24h"}
     async with run_gateway(backend.config(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1/responses", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/responses", json=body) as response:
         answer = await response.json()
     assert response.status == 200, answer
     assert answer["output"][-1]["content"][0]["text"] == backend.reply_text
@@ -107,12 +107,12 @@ async def test_account_request_has_the_backend_headers_and_body_rules(backend, a
     assert [i["role"] for i in upstream["input"]] == ["developer", "user"]
 
 
-async def test_keys_get_none_of_the_account_headers(backend, auth_dir, http):
+async def test_keys_get_none_of_the_account_headers(backend, auth_dir, polyrelay_http):
     async with ResponsesSimulator() as public:
         config = backend.config(auth_dir, extra=f"codex-api-key:\n  - api-key: sk-proj-k1\n    base-url: "
                                                 f"{public.api_base}\n")
         async with run_gateway(config) as gateway:
-            answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
+            answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
     assert answer.status == 200
     (sent,) = public.requests
     assert sent.headers["authorization"] == "Bearer sk-proj-k1"
@@ -120,7 +120,7 @@ async def test_keys_get_none_of_the_account_headers(backend, auth_dir, http):
 
 
 @pytest.mark.parametrize("rule", ["stream", "store", "max_output_tokens", "model"])
-async def test_simulator_refuses_each_broken_rule_like_the_backend(backend, auth_dir, http, rule):
+async def test_simulator_refuses_each_broken_rule_like_the_backend(backend, auth_dir, polyrelay_http, rule):
     path = backend.write_account(auth_dir, "ada@example.com")
     stored = json.loads(path.read_text())
     body: dict[str, Any] = {"model": MODEL, "input": "hi", "stream": True, "store": False}
@@ -130,12 +130,12 @@ async def test_simulator_refuses_each_broken_rule_like_the_backend(backend, auth
     body.update({"stream": {"stream": False}, "store": {"store": True}, "max_output_tokens": {"max_output_tokens": 5},
                  "model": {"model": "gpt-4o"}}[rule])
     headers = {"authorization": f"Bearer {stored['access_token']}", "chatgpt-account-id": stored["account_id"]}
-    async with http.post(f"{backend.chatgpt_base}/responses", json=body, headers=headers) as response:
+    async with polyrelay_http.post(f"{backend.chatgpt_base}/responses", json=body, headers=headers) as response:
         assert response.status == 400
         assert await response.json() == {"detail": words}
 
 
-async def test_completed_with_empty_output_still_aggregates_the_items(backend, auth_dir, http):
+async def test_completed_with_empty_output_still_aggregates_the_items(backend, auth_dir, polyrelay_http):
     backend.write_account(auth_dir, "ada@example.com")
     async with run_gateway(backend.config(auth_dir)) as gateway:
         client = _openai(gateway.url)
@@ -171,7 +171,7 @@ async def test_long_tool_names_are_shortened_up_and_restored_down(backend, auth_
     assert called == LONG_TOOL
 
 
-async def test_long_call_ids_in_history_fit_the_backend(backend, auth_dir, http):
+async def test_long_call_ids_in_history_fit_the_backend(backend, auth_dir, polyrelay_http):
     backend.write_account(auth_dir, "ada@example.com")
     call_id = "call_" + "x" * 90
     body = {"model": MODEL, "stream": True, "store": False,
@@ -180,7 +180,7 @@ async def test_long_call_ids_in_history_fit_the_backend(backend, auth_dir, http)
                       {"type": "function_call", "call_id": call_id, "name": "read_file", "arguments": "{}"},
                       {"type": "function_call_output", "call_id": call_id, "output": "print(1)"}]}
     async with run_gateway(backend.config(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1/responses", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/responses", json=body) as response:
         await response.read()
     assert response.status == 200
     sent = [i["call_id"] for i in backend.requests[0].json()["input"] if "call_id" in i]
@@ -243,7 +243,7 @@ async def test_anthropic_sdk_tools_and_thinking_through_an_account(backend, auth
     assert first["instructions"] == "Be brief." and second["reasoning"].get("summary")
 
 
-async def test_codex_cli_capture_passes_through(backend, auth_dir, http):
+async def test_codex_cli_capture_passes_through(backend, auth_dir, polyrelay_http):
     """Codex CLI's own request already meets every rule: its bytes go up unchanged, the events come back."""
     backend.write_account(auth_dir, "ada@example.com")
     capture = json.loads((CAPTURES / "codex-tool-result.json").read_text())
@@ -251,7 +251,7 @@ async def test_codex_cli_capture_passes_through(backend, auth_dir, http):
     headers = {name: value for name, value in capture["headers"]
                if name not in ("authorization", "host", "content-length")}
     async with run_gateway(backend.config(auth_dir)) as gateway, \
-            http.post(f"{gateway.url}/v1/responses", data=raw, headers=headers) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/responses", data=raw, headers=headers) as response:
         streamed = await response.read()
     assert response.status == 200, streamed
     (sent,) = backend.requests
@@ -267,13 +267,13 @@ async def test_codex_cli_capture_passes_through(backend, auth_dir, http):
 # -- limits ---------------------------------------------------------------------------------------------
 
 
-async def test_usage_limit_cools_the_whole_account_until_its_reset(backend, auth_dir, http):
+async def test_usage_limit_cools_the_whole_account_until_its_reset(backend, auth_dir, polyrelay_http):
     for email in ("ada@example.com", "bob@example.com", "cy@example.com"):
         backend.write_account(auth_dir, email)
     resets_at = time.time() + 2 * 3600
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(usage_limit_reply(resets_at=resets_at))
-        answers = [await ask(http, gateway.url, d, m, stream=s) for d in ir.DIALECTS
+        answers = [await ask(polyrelay_http, gateway.url, d, m, stream=s) for d in ir.DIALECTS
                    for m in (MODEL, "gpt-5-codex") for s in (False, True)]
         pool = gateway.gateway.pool
         limited = next(c for c in pool if c.label == "ada@example.com")
@@ -287,12 +287,13 @@ async def test_usage_limit_cools_the_whole_account_until_its_reset(backend, auth
     assert tokens.count(tokens[0]) == 1, "the limited account is not asked again before its reset"
 
 
-async def test_usage_not_included_disables_the_account_with_the_reason(backend, auth_dir, http):
+async def test_usage_not_included_disables_the_account_with_the_reason(backend, auth_dir, polyrelay_http):
     path = backend.write_account(auth_dir, "ada@example.com", plan="free")
     backend.write_account(auth_dir, "bob@example.com")
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(usage_not_included_reply())
-        answers = [await ask(http, gateway.url, ir.OPENAI_CHAT, m) for m in ("gpt-5-codex", "gpt-5", "gpt-5-codex")]
+        models = ("gpt-5-codex", "gpt-5", "gpt-5-codex")
+        answers = [await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, m) for m in models]
         free = next(c for c in gateway.gateway.pool if c.label == "ada@example.com")
         shown = gateway.gateway.pool.describe(free)
     assert [a.status for a in answers] == [200] * 3
@@ -301,14 +302,14 @@ async def test_usage_not_included_disables_the_account_with_the_reason(backend, 
     assert len(backend.requests) == 4, "the free account was asked once, then never again"
 
 
-async def test_a_model_the_plan_lacks_moves_on_and_stays_off_that_account(backend, auth_dir, http):
+async def test_a_model_the_plan_lacks_moves_on_and_stays_off_that_account(backend, auth_dir, polyrelay_http):
     backend.write_account(auth_dir, "ada@example.com")
     backend.write_account(auth_dir, "bob@example.com")
     refusal = Reply.json({"detail": "The 'gpt-5-codex' model is not supported when using Codex with a ChatGPT "
                                     "account."}, status=400)
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(refusal)
-        answer = await ask(http, gateway.url, ir.OPENAI_CHAT, "gpt-5-codex")
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, "gpt-5-codex")
         pool = gateway.gateway.pool
         ada = next(c for c in pool if c.label == "ada@example.com")
         waits = {m: pool.cooling_until(ada, m) - time.time() for m in ("gpt-5-codex", "gpt-5")}
@@ -316,26 +317,26 @@ async def test_a_model_the_plan_lacks_moves_on_and_stays_off_that_account(backen
     assert waits["gpt-5-codex"] > 3600 and waits["gpt-5"] <= 0
 
 
-async def test_overload_moves_on_with_a_short_cooldown(backend, auth_dir, http):
+async def test_overload_moves_on_with_a_short_cooldown(backend, auth_dir, polyrelay_http):
     backend.write_account(auth_dir, "ada@example.com")
     backend.write_account(auth_dir, "bob@example.com")
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(overloaded_reply())
-        answer = await ask(http, gateway.url, ir.ANTHROPIC, MODEL)
+        answer = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL)
         pool = gateway.gateway.pool
         waits = sorted(pool.cooling_until(c, MODEL) - time.time() for c in pool)
     assert answer.status == 200
     assert waits[0] <= 0 < waits[1] <= 15
 
 
-async def test_usage_headers_are_kept_per_account_and_90_percent_warns_once(backend, auth_dir, http, caplog):
+async def test_usage_headers_are_kept_per_account_and_90_percent_warns_once(backend, auth_dir, polyrelay_http, caplog):
     path = backend.write_account(auth_dir, "ada@example.com")
     token = json.loads(path.read_text())["access_token"]
     backend.tokens[token].used = (95.0, 20.0)
     with caplog.at_level(logging.WARNING, logger="polyrelay.codex"):
         async with run_gateway(backend.config(auth_dir)) as gateway:
             for stream in (False, True, False):
-                assert (await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=stream)).status == 200
+                assert (await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=stream)).status == 200
             (account,) = list(gateway.gateway.pool)
             quota = gateway.gateway.pool.describe(account)["quota"]
     assert quota["primary"]["used_percent"] == 95 and quota["primary"]["window_minutes"] == 300
@@ -345,36 +346,37 @@ async def test_usage_headers_are_kept_per_account_and_90_percent_warns_once(back
 
 
 @pytest.mark.parametrize("cut", [False, True], ids=["eof-without-final-event", "connection-dropped"])
-async def test_a_stream_ending_before_its_terminal_event_is_an_error_not_an_answer(backend, auth_dir, http, cut):
+async def test_a_stream_ending_before_its_terminal_event_is_an_error_not_an_answer(
+        backend, auth_dir, polyrelay_http, cut):
     """A non-stream client gets an error, never the half an answer that arrived (and the next account is tried)."""
     backend.write_account(auth_dir, "ada@example.com")
     frames = sse_frames(backend_events({"model": MODEL}, ["Hello", " there"], ["Thinking."])[:-1])
     backend.push(Reply.sse(frames, cut_after=len(frames) - 1) if cut else Reply.sse(frames))
     async with run_gateway(backend.config(auth_dir, extra="request-retry: 0")) as gateway:
-        answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
     assert answer.status == 502 and "Hello" not in json.dumps(answer.body), answer.body
 
 
 @pytest.mark.parametrize("dialect", [ir.OPENAI_RESPONSES, ir.ANTHROPIC])
 @pytest.mark.parametrize("stream", [False, True])
-async def test_failed_first_event_inside_a_200_fails_over_silently(backend, auth_dir, http, dialect, stream):
+async def test_failed_first_event_inside_a_200_fails_over_silently(backend, auth_dir, polyrelay_http, dialect, stream):
     backend.write_account(auth_dir, "ada@example.com")
     backend.write_account(auth_dir, "bob@example.com")
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(failed_stream_reply("server_is_overloaded"))
-        answer = await ask(http, gateway.url, dialect, MODEL, stream=stream)
+        answer = await ask(polyrelay_http, gateway.url, dialect, MODEL, stream=stream)
     assert answer.status == 200 and answer.terminal and not answer.stream_error, answer.body
     assert answer.text == backend.reply_text
     assert len({r.headers["authorization"] for r in backend.requests}) == 2
 
 
-async def test_a_usage_limit_as_the_first_event_cools_the_account_until_its_reset(backend, auth_dir, http):
+async def test_a_usage_limit_as_the_first_event_cools_the_account_until_its_reset(backend, auth_dir, polyrelay_http):
     backend.write_account(auth_dir, "ada@example.com")
     backend.write_account(auth_dir, "bob@example.com")
     async with run_gateway(backend.config(auth_dir, extra="routing:\n  strategy: fill-first")) as gateway:
         backend.push(failed_stream_reply("usage_limit_reached", message="The usage limit has been reached",
                                          resets_in_seconds=5400))
-        answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
         pool = gateway.gateway.pool
         ada = next(c for c in pool if c.label == "ada@example.com")
         wait = pool.cooling_until(ada, "gpt-5-mini") - time.time()
@@ -382,32 +384,32 @@ async def test_a_usage_limit_as_the_first_event_cools_the_account_until_its_rese
     assert 5300 < wait <= 5400, "the whole account, for the reset the failure named"
 
 
-async def test_priority_spends_subscriptions_before_keys(backend, auth_dir, http):
+async def test_priority_spends_subscriptions_before_keys(backend, auth_dir, polyrelay_http):
     """Keys at priority -1 serve only while every account rests; accounts and keys are one pool."""
     backend.write_account(auth_dir, "ada@example.com")
     async with ResponsesSimulator(keys={"sk-proj-fallback"}) as public:
         keys = f"codex-api-key:\n  - api-key: sk-proj-fallback\n    base-url: {public.api_base}\n    priority: -1\n"
         async with run_gateway(backend.config(auth_dir, extra=keys)) as gateway:
-            first = [await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL) for _ in range(3)]
+            first = [await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL) for _ in range(3)]
             backend.push(usage_limit_reply(resets_in=3600))
-            after = [await ask(http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(2)]
+            after = [await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(2)]
     assert [a.status for a in first + after] == [200] * 5 and all(a.terminal for a in after)
     assert len(backend.requests) == 4, "three answers and the usage limit from the account"
     assert len(public.requests) == 2, "the key took over only when the account was spent"
 
 
-async def test_simulator_refuses_names_over_64_characters(backend, auth_dir, http):
+async def test_simulator_refuses_names_over_64_characters(backend, auth_dir, polyrelay_http):
     stored = json.loads(backend.write_account(auth_dir, "ada@example.com").read_text())
     headers = {"authorization": f"Bearer {stored['access_token']}", "chatgpt-account-id": stored["account_id"]}
     body = {"model": MODEL, "stream": True, "store": False, "input": "hi",
             "tools": [{"type": "function", "name": "t" * 65, "parameters": READ_TOOL}]}
-    async with http.post(f"{backend.chatgpt_base}/responses", json=body, headers=headers) as response:
+    async with polyrelay_http.post(f"{backend.chatgpt_base}/responses", json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == 400 and answer["error"]["param"] == "tools[0].name"
     assert "string too long" in answer["error"]["message"]
 
 
-async def test_codex_cli_first_turn_capture_through_a_model_alias(backend, auth_dir, http):
+async def test_codex_cli_first_turn_capture_through_a_model_alias(backend, auth_dir, polyrelay_http):
     """Codex CLI's first turn (custom grammar tool, tool_search, web_search) as sent; only the model is renamed."""
     backend.write_account(auth_dir, "ada@example.com")
     capture = json.loads((CAPTURES / "codex.json").read_text())
@@ -416,7 +418,7 @@ async def test_codex_cli_first_turn_capture_through_a_model_alias(backend, auth_
                if name not in ("authorization", "host", "content-length")}
     config = backend.config(auth_dir, extra="model-aliases:\n  gpt-5.5: gpt-5.1-codex\n")
     async with run_gateway(config) as gateway, \
-            http.post(f"{gateway.url}/v1/responses", data=raw, headers=headers) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/responses", data=raw, headers=headers) as response:
         streamed = await response.read()
     assert response.status == 200, streamed
     (sent,) = backend.requests

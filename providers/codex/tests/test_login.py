@@ -80,11 +80,11 @@ def stored(tmp_path: Path) -> list[Path]:
 
 
 async def open_in_browser(url: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
+    async with aiohttp.ClientSession() as polyrelay_http, polyrelay_http.get(url) as response:
         return response.status, await response.text()
 
 
-async def test_browser_login_end_to_end(backend, tmp_path, http):
+async def test_browser_login_end_to_end(backend, tmp_path, polyrelay_http):
     backend.auth.next_identity = Identity("ada@example.com", "acct-ada", "pro")
     port = free_port()
     command = await Command.start(write_config(tmp_path, backend), "--no-browser", "--port", str(port))
@@ -111,7 +111,7 @@ async def test_browser_login_end_to_end(backend, tmp_path, http):
     assert pkce_challenge(exchange["code_verifier"]) == query["code_challenge"]
     # The new file serves at once.
     async with run_gateway(backend.config(tmp_path / "auth")) as gateway:
-        answer = await ask(http, gateway.url, "openai-chat", "gpt-5")
+        answer = await ask(polyrelay_http, gateway.url, "openai-chat", "gpt-5")
     assert answer.status == 200 and backend.requests[-1].headers["chatgpt-account-id"] == "acct-ada"
 
 
@@ -168,7 +168,7 @@ async def test_pasted_redirect_when_the_callback_cannot_reach_the_command(backen
     backend.auth.next_identity = Identity("cy@example.com", "acct-cy", "team")
     command = await Command.start(write_config(tmp_path, backend), "--no-browser", "--port", str(free_port()))
     url = await command.line_with("response_type=code")
-    async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as response:
+    async with aiohttp.ClientSession() as polyrelay_http, polyrelay_http.get(url, allow_redirects=False) as response:
         landed = response.headers["location"]
     assert command.process.stdin is not None
     command.process.stdin.write(f"{landed}\n".encode())

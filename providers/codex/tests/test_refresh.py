@@ -24,7 +24,7 @@ async def backend() -> AsyncIterator[ChatGPTSimulator]:
         yield simulator
 
 
-async def test_200_concurrent_requests_on_an_expired_token_refresh_once(backend, tmp_path, http):
+async def test_200_concurrent_requests_on_an_expired_token_refresh_once(backend, tmp_path, polyrelay_http):
     path = backend.write_account(tmp_path, "ada@example.com", workspace_note="kept")
     before = json.loads(path.read_text())
     backend.auth.expire_all_access()
@@ -43,16 +43,16 @@ async def test_200_concurrent_requests_on_an_expired_token_refresh_once(backend,
     assert after["account_id"] == before["account_id"] and after["type"] == "codex"
 
 
-async def test_a_reused_refresh_token_disables_the_account_and_the_other_serves(backend, tmp_path, http):
+async def test_a_reused_refresh_token_disables_the_account_and_the_other_serves(backend, tmp_path, polyrelay_http):
     dead = backend.write_account(tmp_path, "ada@example.com")
     stale = json.loads(dead.read_text())["refresh_token"]
-    async with http.post(f"{backend.base_url}/oauth/token", data={
+    async with polyrelay_http.post(f"{backend.base_url}/oauth/token", data={
             "grant_type": "refresh_token", "refresh_token": stale, "client_id": backend.auth.client_id}) as r:
         assert r.status == 200  # someone else used it: the file's refresh token is now spent
     backend.auth.expire_all_access()
     live = backend.write_account(tmp_path, "bob@example.com")
     async with run_gateway(backend.config(tmp_path, extra="routing:\n  strategy: fill-first")) as gateway:
-        answers = [await ask(http, gateway.url, ir.ANTHROPIC, MODEL) for _ in range(3)]
+        answers = [await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL) for _ in range(3)]
         pool = gateway.gateway.pool
         ada = next(c for c in pool if c.label == "ada@example.com")
     assert [a.status for a in answers] == [200] * 3
@@ -64,14 +64,14 @@ async def test_a_reused_refresh_token_disables_the_account_and_the_other_serves(
     assert backend.requests[-1].headers["authorization"] == f"Bearer {json.loads(live.read_text())['access_token']}"
 
 
-async def test_a_token_about_to_expire_is_refreshed_before_use(backend, tmp_path, http):
+async def test_a_token_about_to_expire_is_refreshed_before_use(backend, tmp_path, polyrelay_http):
     path = backend.write_account(tmp_path, "ada@example.com", expires_in=30)
     async with run_gateway(backend.config(tmp_path)) as gateway:
         for _ in range(100):
             if backend.auth.refresh_count:
                 break
             await asyncio.sleep(0.05)
-        answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
     assert backend.auth.refresh_count == 1 and answer.status == 200
     saved = json.loads(path.read_text())
     assert saved["expired"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
