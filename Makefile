@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Python 3.11+ and pip):
 #   make serve   install everything editable into .venv and start the gateway
 #                (the demo over simulated upstreams unless ARGS or $POLYRELAY_CONFIG names a config)
-#   make test    install everything editable into .venv and run every test
+#   make test    install everything editable into .venv, then ruff, mypy --strict and every test
 #   make test-clients  the real coding CLIs (from npm) against the demo gateway
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PACKAGES := -e ./core -e ./providers/gemini -e ./providers/codex -e ./providers/qwen -e ./providers/claude
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-clients lint bench bench-smoke clean
+.PHONY: serve test test-clients test-packages lint typecheck bench bench-smoke clean
 
 $(STAMP): core/pyproject.toml $(wildcard providers/*/pyproject.toml) requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(ARGS)
 
 # The real CLIs (Claude Code, Codex CLI, Gemini CLI, Qwen Code) at the versions pinned in
@@ -35,8 +36,16 @@ $(CLIENTS): clients/package.json clients/package-lock.json
 test-clients: $(STAMP) $(CLIENTS)
 	$(BIN)/pytest -q clients $(ARGS)
 
+# Each provider alone in a fresh venv (.venvs/<name>) with only core: proves `pip install ./core ./providers/<name>`.
+test-packages:
+	PYTHON=$(PYTHON) scripts/test-packages $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# mypy --strict on core/src and providers/*/src ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
@@ -45,4 +54,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke $(ARGS)
 
 clean:
-	rm -rf $(VENV) clients/node_modules
+	rm -rf $(VENV) .venvs clients/node_modules

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import stat
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ async def test_browser_login_end_to_end_writes_a_0600_file(server, tmp_path):
     saved = json.loads(path.read_text())
     assert saved["type"] == "acme" and saved["access_token"] in server.oauth.access_tokens
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, "the auth dir the login created is private"
     exchange = server.oauth.token_requests[-1]
     assert exchange["grant_type"] == "authorization_code" and exchange["state"] == query["state"][0]
     assert "code_verifier" in exchange, "the PKCE verifier travels in the JSON body"
@@ -280,3 +282,26 @@ async def test_the_account_step_can_still_ask_after_the_browser_answered(server,
     path = await asyncio.wait_for(task, 10)
     assert json.loads(path.read_text())["project"] == "proj-2"
     assert "Pick a project:" in terminal.shown
+
+
+async def test_a_provider_device_protocol_runs_under_device_with_the_shared_poll(server, tmp_path):
+    from polyrelay.accounts import poll
+
+    calls: list[float] = []
+
+    async def deviceauth(flow: LoginFlow, ctx: LoginContext, open_browser: bool) -> dict[str, Any]:
+        ctx.say("Open https://auth.example/codex/device and enter ABCD-1234")
+
+        async def attempt() -> dict[str, Any] | None:
+            calls.append(time.monotonic())
+            return None if len(calls) < 3 else {"access_token": "at", "refresh_token": "rt",
+                                                 "account": {"email": "dev@example.com"}}
+
+        return await poll(attempt, 0.05, time.monotonic() + 5, 0.1)
+
+    flow = acme_flow(server, free_port())
+    flow.device = DeviceLogin(run=deviceauth)
+    terminal = Terminal()
+    path = await login(flow, simulator_config(server, tmp_path), terminal, "--device")
+    assert json.loads(path.read_text())["access_token"] == "at"
+    assert len(calls) == 3 and "ABCD-1234" in terminal.shown[0]

@@ -273,3 +273,62 @@ def test_the_one_writer_writes_through_a_symlink_and_keeps_it(tmp_path):
     long_name = tmp_path / ("claude-" + "a" * 240 + ".json")
     write_json_atomic(long_name, {"ok": True})
     assert json.loads(long_name.read_text()) == {"ok": True}, "a name near NAME_MAX still writes atomically"
+
+
+async def test_one_file_may_serve_several_rotation_members(tmp_path):
+    """A Google-style file listing several projects: one credential each, all gone with the file."""
+    async with AcmeSimulator() as simulator:
+        plugin = acme_plugin(simulator)
+
+        @hookimpl
+        def credential_from_file(data: dict[str, Any], path: Path) -> list[Credential] | None:
+            if data.get("type") != "acme":
+                return None
+            members = []
+            for project in str(data["project_id"]).split(","):
+                member = file_credential("acme", path, data)
+                member.id = f"{path.name}#{project}"
+                members.append(member)
+            return members
+
+        plugin.credential_from_file = credential_from_file  # type: ignore[attr-defined]
+        access, refresh = simulator.oauth.seed()
+        path = account_file(tmp_path, "multi", "expired-access", refresh, project_id="p-1,p-2")
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", plugin)]) as gw:
+            assert sorted(c.id for c in gw.gateway.pool) == ["acme-multi.json#p-1", "acme-multi.json#p-2"]
+            assert await chat(gw, 4) == ["Hello from the simulator."] * 4
+            assert simulator.oauth.refresh_count == 1, "members of one file share one token and one refresh"
+            assert len({c.secret for c in gw.gateway.pool}) == 1
+            access = json.loads(path.read_text())["access_token"]
+            refresh = json.loads(path.read_text())["refresh_token"]
+            account_file(tmp_path, "multi", access, refresh, project_id="p-2")
+            await eventually(lambda: [c.id for c in gw.gateway.pool] == ["acme-multi.json#p-2"])
+            path.unlink()
+            await eventually(lambda: len(gw.gateway.pool) == 0)
+
+
+async def test_the_same_file_name_in_two_subdirectories_is_two_accounts(tmp_path):
+    async with AcmeSimulator() as simulator:
+        for sub in ("work", "home"):
+            (tmp_path / sub).mkdir()
+            account_file(tmp_path / sub, "dev", *simulator.oauth.seed(sub))
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", acme_plugin(simulator))]) as gw:
+            assert len(gw.gateway.pool) == 2
+            (tmp_path / "home" / "acme-dev.json").unlink()
+            await eventually(lambda: len(gw.gateway.pool) == 1)
+            (survivor,) = list(gw.gateway.pool)
+            assert survivor.path == tmp_path / "work" / "acme-dev.json"
+            assert await chat(gw) == ["Hello from the simulator."]
+
+
+async def test_refresh_lead_is_configurable_per_provider(tmp_path):
+    async with AcmeSimulator() as simulator:
+        access, refresh = simulator.oauth.seed()
+        in_an_hour = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        account_file(tmp_path, "one", access, refresh, expired=in_an_hour)
+        plugin = acme_plugin(simulator)
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("acme", plugin)]) as gw:
+            assert await gw.gateway.accounts.refresh_due() == 0, "an hour left is outside the provider's 10 min"
+        config = f"auth-dir: {tmp_path}\nrefresh-lead-seconds:\n  acme: 7200\n"
+        async with run_gateway(config, extra_plugins=[("acme", acme_plugin(simulator))]):
+            await eventually(lambda: simulator.oauth.refresh_count == 1)

@@ -8,11 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from polyrelay import ir
 from polyrelay.testing import Reply
@@ -111,10 +109,7 @@ class TestBuiltinOpenAICompatible(ProviderConformance):
     model = "sim"
     expected_text = "Hello from the simulator."
 
-    @pytest.fixture
-    async def simulator(self) -> AsyncIterator[OpenAIChatSimulator]:
-        async with OpenAIChatSimulator(keys={"sk-test-a", "sk-test-b"}) as simulator:
-            yield simulator
+    simulator_fixture = "polyrelay_chat_upstream"   # keys sk-test-a and sk-test-b
 
     def config_text(self, simulator: OpenAIChatSimulator) -> str:
         return compat_config(simulator, ["sk-test-a", "sk-test-b"])

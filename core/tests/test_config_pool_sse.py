@@ -114,6 +114,14 @@ def test_round_robin_rotates_and_fill_first_sticks():
     assert {pool.choose(pool.candidates(ROUTES), "p:m").id for _ in range(3)} == {"a"}
 
 
+def test_round_robin_gives_each_credential_its_weight_in_turns():
+    heavy = cred("a")
+    heavy.weight = 3
+    pool, _ = pool_with(heavy, cred("b"))
+    picks = [pool.choose(pool.candidates(ROUTES), "p:m").id for _ in range(8)]
+    assert picks == ["a", "a", "a", "b", "a", "a", "a", "b"]
+
+
 def test_priority_tiers_and_cooldown_scopes():
     pool, clock = pool_with(cred("low"), cred("high", priority=5))
     assert [c.id for c in pool.candidates(ROUTES)] == ["high"]

@@ -26,8 +26,8 @@ def anthropic_client(url: str, key: str = "client-key") -> anthropic.AsyncAnthro
 HELLO = [{"role": "user", "content": "Say hello."}]
 
 
-async def test_openai_sdk_non_stream_and_stream(chat_upstream):
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+async def test_openai_sdk_non_stream_and_stream(polyrelay_chat_upstream):
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a"])) as gw:
         client = openai_client(gw.url)
         reply = await client.chat.completions.create(model="sim", messages=HELLO)
         assert reply.choices[0].message.content == "Hello from the simulator."
@@ -44,13 +44,13 @@ async def test_openai_sdk_non_stream_and_stream(chat_upstream):
             usage = chunk.usage or usage
         assert text == "Hello from the simulator."
         assert usage is not None and usage.completion_tokens == 7
-    sent = chat_upstream.requests[-1].json()
+    sent = polyrelay_chat_upstream.requests[-1].json()
     assert sent["model"] == "sim-model", "the upstream receives its own model name"
-    assert chat_upstream.requests[-1].headers["authorization"] == "Bearer sk-test-a"
+    assert polyrelay_chat_upstream.requests[-1].headers["authorization"] == "Bearer sk-test-a"
 
 
-async def test_anthropic_sdk_translated_to_chat_upstream(chat_upstream):
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+async def test_anthropic_sdk_translated_to_chat_upstream(polyrelay_chat_upstream):
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a"])) as gw:
         client = anthropic_client(gw.url)
         message = await client.messages.create(
             model="sim", max_tokens=128, system="Be brief.", messages=HELLO)
@@ -63,17 +63,17 @@ async def test_anthropic_sdk_translated_to_chat_upstream(chat_upstream):
             final = await stream.get_final_message()
         assert final.content[0].text == "Hello from the simulator."
         assert events[0] == "message_start" and events[-1] == "message_stop"
-    upstream = chat_upstream.requests[0].json()
+    upstream = polyrelay_chat_upstream.requests[0].json()
     assert upstream["messages"][0] == {"role": "system", "content": "Be brief."}
     assert upstream["messages"][1]["role"] == "user"
 
 
-async def test_anthropic_tool_call_round_trip_through_chat_upstream(chat_upstream):
+async def test_anthropic_tool_call_round_trip_through_chat_upstream(polyrelay_chat_upstream):
     tools = [{"name": "read_file", "description": "Read a file",
               "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}]
-    chat_upstream.push(Reply.sse(chunk_frames(
+    polyrelay_chat_upstream.push(Reply.sse(chunk_frames(
         "sim-model", ["Reading."], tool_calls=[("call_1", "read_file", ['{"pa', 'th": "a.py"}'])])))
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a"])) as gw:
         client = anthropic_client(gw.url)
         async with client.messages.stream(model="sim", max_tokens=128, messages=HELLO, tools=tools) as stream:
             final = await stream.get_final_message()
@@ -85,7 +85,7 @@ async def test_anthropic_tool_call_round_trip_through_chat_upstream(chat_upstrea
                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1",
                                                    "content": "print('hi')"}]}]
         await client.messages.create(model="sim", max_tokens=128, messages=followup, tools=tools)
-    sent = chat_upstream.requests[-1].json()
+    sent = polyrelay_chat_upstream.requests[-1].json()
     assert sent["tools"][0]["function"]["name"] == "read_file"
     assistant = next(m for m in sent["messages"] if m["role"] == "assistant")
     assert assistant["tool_calls"][0]["id"] == "call_1"
@@ -93,13 +93,13 @@ async def test_anthropic_tool_call_round_trip_through_chat_upstream(chat_upstrea
     assert tool["tool_call_id"] == "call_1" and "print('hi')" in str(tool["content"])
 
 
-async def test_rotation_on_429_is_invisible_to_the_client(chat_upstream):
-    chat_upstream.push(Reply.json(error_body("Rate limit reached. Please try again in 20s.", "requests",
+async def test_rotation_on_429_is_invisible_to_the_client(polyrelay_chat_upstream):
+    polyrelay_chat_upstream.push(Reply.json(error_body("Rate limit reached. Please try again in 20s.", "requests",
                                              "rate_limit_exceeded"), status=429))
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a", "sk-test-b"])) as gw:
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a", "sk-test-b"])) as gw:
         reply = await openai_client(gw.url).chat.completions.create(model="sim", messages=HELLO)
         assert reply.choices[0].message.content == "Hello from the simulator."
-        first, second = (r.headers["authorization"] for r in chat_upstream.requests)
+        first, second = (r.headers["authorization"] for r in polyrelay_chat_upstream.requests)
         assert first != second
         cooling = [gw.gateway.pool.describe(c) for c in gw.gateway.pool]
         cooled = [row for row in cooling if row["model_cooldowns"]]
@@ -107,10 +107,10 @@ async def test_rotation_on_429_is_invisible_to_the_client(chat_upstream):
 
 
 @pytest.mark.parametrize("sdk", ["openai", "anthropic"])
-async def test_all_credentials_cooling_gives_429_with_retry_after(chat_upstream, sdk):
-    chat_upstream.push(Reply.json(error_body("slow down", "requests", "rate_limit_exceeded"), status=429,
+async def test_all_credentials_cooling_gives_429_with_retry_after(polyrelay_chat_upstream, sdk):
+    polyrelay_chat_upstream.push(Reply.json(error_body("slow down", "requests", "rate_limit_exceeded"), status=429,
                                   retry_after="30"))
-    config = compat_config(chat_upstream, ["sk-test-a"], extra="request-retry: 0")
+    config = compat_config(polyrelay_chat_upstream, ["sk-test-a"], extra="request-retry: 0")
     async with run_gateway(config) as gw:
         for attempt in range(2):  # the second request must not even reach the upstream
             if sdk == "openai":
@@ -123,25 +123,25 @@ async def test_all_credentials_cooling_gives_429_with_retry_after(chat_upstream,
                 assert caught.value.body["error"]["type"] == "rate_limit_error"
             retry_after = int(caught.value.response.headers["retry-after"])
             assert 25 <= retry_after <= 30
-    assert len(chat_upstream.requests) == 1
+    assert len(polyrelay_chat_upstream.requests) == 1
 
 
-async def test_failover_before_first_byte(chat_upstream):
+async def test_failover_before_first_byte(polyrelay_chat_upstream):
     # Key A: the stream opens and dies before any frame; key B: a 500.  Key C answers.
-    chat_upstream.keys = {"sk-a", "sk-b", "sk-c"}
-    chat_upstream.push(Reply.sse(chunk_frames("sim-model", ["x"]), cut_after=0),
+    polyrelay_chat_upstream.keys = {"sk-a", "sk-b", "sk-c"}
+    polyrelay_chat_upstream.push(Reply.sse(chunk_frames("sim-model", ["x"]), cut_after=0),
                        Reply.json(error_body("boom", "server_error", None), status=500))
-    config = compat_config(chat_upstream, ["sk-a", "sk-b", "sk-c"], extra="routing: {strategy: fill-first}")
+    config = compat_config(polyrelay_chat_upstream, ["sk-a", "sk-b", "sk-c"], extra="routing: {strategy: fill-first}")
     async with run_gateway(config) as gw:
         stream = await openai_client(gw.url).chat.completions.create(model="sim", messages=HELLO, stream=True)
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "Hello from the simulator."
-    assert [r.headers["authorization"][7:] for r in chat_upstream.requests] == ["sk-a", "sk-b", "sk-c"]
+    assert [r.headers["authorization"][7:] for r in polyrelay_chat_upstream.requests] == ["sk-a", "sk-b", "sk-c"]
 
 
-async def test_mid_stream_cut_ends_with_terminal_error(chat_upstream):
-    chat_upstream.push(Reply.sse(chunk_frames("sim-model", ["one", " two", " three", " four"]), cut_after=3))
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+async def test_mid_stream_cut_ends_with_terminal_error(polyrelay_chat_upstream):
+    polyrelay_chat_upstream.push(Reply.sse(chunk_frames("sim-model", ["one", " two", " three", " four"]), cut_after=3))
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a"])) as gw:
         client = anthropic_client(gw.url)
         with pytest.raises(anthropic.APIStatusError) as caught:
             async with client.messages.stream(model="sim", max_tokens=50, messages=HELLO) as stream:
@@ -149,15 +149,16 @@ async def test_mid_stream_cut_ends_with_terminal_error(chat_upstream):
                     pass
         assert "ended early" in str(caught.value)
 
-        chat_upstream.push(Reply.sse(chunk_frames("sim-model", ["one", " two", " three", " four"]), cut_after=3))
+        polyrelay_chat_upstream.push(Reply.sse(chunk_frames("sim-model", ["one", " two", " three", " four"]),
+                cut_after=3))
         with pytest.raises(openai.APIError):
             stream = await openai_client(gw.url).chat.completions.create(model="sim", messages=HELLO, stream=True)
             async for _ in stream:
                 pass
 
 
-async def test_unknown_model_is_400_model_not_found(chat_upstream):
-    async with run_gateway(compat_config(chat_upstream, ["sk-test-a"])) as gw:
+async def test_unknown_model_is_400_model_not_found(polyrelay_chat_upstream):
+    async with run_gateway(compat_config(polyrelay_chat_upstream, ["sk-test-a"])) as gw:
         with pytest.raises(openai.BadRequestError) as caught:
             await openai_client(gw.url).chat.completions.create(model="no-such-model", messages=HELLO)
         assert caught.value.body["code"] == "model_not_found"
@@ -165,11 +166,11 @@ async def test_unknown_model_is_400_model_not_found(chat_upstream):
         with pytest.raises(anthropic.BadRequestError) as caught_a:
             await anthropic_client(gw.url).messages.create(model="no-such-model", max_tokens=5, messages=HELLO)
         assert caught_a.value.body["error"]["type"] == "invalid_request_error"
-    assert chat_upstream.requests == []
+    assert polyrelay_chat_upstream.requests == []
 
 
-async def test_client_auth_rejection_is_401(chat_upstream):
-    config = compat_config(chat_upstream, ["sk-test-a"], extra="api-keys: [client-secret-1]")
+async def test_client_auth_rejection_is_401(polyrelay_chat_upstream):
+    config = compat_config(polyrelay_chat_upstream, ["sk-test-a"], extra="api-keys: [client-secret-1]")
     async with run_gateway(config) as gw:
         with pytest.raises(openai.AuthenticationError):
             await openai_client(gw.url, key="wrong").chat.completions.create(model="sim", messages=HELLO)
@@ -182,4 +183,4 @@ async def test_client_auth_rejection_is_401(chat_upstream):
         message = await anthropic_client(gw.url, key="client-secret-1").messages.create(
             model="sim", max_tokens=5, messages=HELLO)
         assert message.content
-    assert len(chat_upstream.requests) == 2
+    assert len(polyrelay_chat_upstream.requests) == 2

@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from polyrelay import ModelInfo, Provider, ProviderPlugin, hookimpl, hookspecs, ir
+from polyrelay import ModelInfo, Provider, ProviderPlugin, Verdict, hookimpl, hookspecs, ir
 from polyrelay.plugins import PluginLoadError, bind, call_each, collect_providers, make_plugin_manager
 from polyrelay.server import load
 from polyrelay.testing.plugin import plugin_of
@@ -168,14 +170,46 @@ def test_per_provider_hooks_are_seen_by_pluggy_tracing():
     plugin = plugin_of(register_providers=register_providers, translate_chunk=translate_chunk)
     pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""}, extra_plugins=[("traced", plugin)])
     seen: list[tuple[str, list[str]]] = []
-    pm.add_hookcall_monitoring(
+    undo = pm.add_hookcall_monitoring(
         lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
         lambda outcome, name, impls, kwargs: None,
     )
     (provider,) = collect_providers(pm, None)
-    assert bind(pm, provider).translate_chunk(provider=provider, stream=None, data=b"x") == [("own", b"x")]
+    binding = bind(pm, provider)
+    assert binding.translate_chunk(provider=provider, stream=None, data=b"x") == [("own", b"x")]
     assert ("register_providers", ["traced"]) in seen
     assert seen[-1] == ("translate_chunk", ["polyrelay.defaults", "traced"])
+
+    undo()
+    calls = len(seen)
+    assert binding.translate_chunk(provider=provider, stream=None, data=b"y") == [("own", b"y")]
+    assert len(seen) == calls, "no monitor left, nothing traced"
+    traced: list[str] = []
+    pm.trace.root.setwriter(lambda line: traced.append(line))
+    pm.enable_tracing()
+    binding.translate_chunk(provider=provider, stream=None, data=b"z")
+    assert any("translate_chunk" in line for line in traced), traced
+
+
+def test_a_bound_hook_passes_arguments_with_defaults_as_pluggy_does():
+    """An implementation may give a newer argument a default; it still receives the value."""
+    seen: list[object] = []
+
+    @hookimpl
+    def register_providers():
+        return [Provider(name="kw", dialect=ir.OPENAI_CHAT, urls={"api": "http://x"})]
+
+    @hookimpl
+    def classify_response(status, error=None):
+        seen.append(error)
+        return Verdict("fail", error)
+
+    pm = make_plugin_manager({"POLYRELAY_PLUGINS": ""},
+                             extra_plugins=[("kw", plugin_of(register_providers, classify_response))])
+    (provider,) = collect_providers(pm, None)
+    hint = ir.ErrorInfo(429, "slow down", retry_after=1234.0)
+    verdict = bind(pm, provider).classify_response(provider=provider, status=429, headers={}, body=b"", error=hint)
+    assert verdict.error is hint and seen == [hint]
 
 
 class TestProviderPlugin:
@@ -209,3 +243,84 @@ class TestProviderPlugin:
             class Broken(self.Foo):
                 def register_providers(self, config):
                     return []
+
+    def test_the_account_base_hooks_are_guarded_by_the_same_check(self):
+        from polyrelay.accounts.plugin import AccountProviderPlugin
+
+        with pytest.raises(TypeError, match="credential_from_file"):
+            class Broken(AccountProviderPlugin):
+                def credential_from_file(self, data, path):
+                    return None
+
+    def test_a_hook_added_by_an_intermediate_base_is_guarded_too(self):
+        class WithOwnHook(self.Foo):
+            @hookimpl
+            def classify_response(self, status):
+                return None
+
+        with pytest.raises(TypeError, match="classify_response"):
+            class Broken(WithOwnHook):
+                def classify_response(self, status):
+                    return None
+
+        class Fine(WithOwnHook):
+            @hookimpl
+            def classify_response(self, status):
+                return None
+
+            def credentials(self, config):  # a plain override point, not a hook
+                return []
+
+
+STRICT_MODE_SUITE = '''
+import json
+
+import pytest
+
+from polyrelay.testing import Reply
+from polyrelay.testing.conformance import ProviderConformance
+from polyrelay.testing.fixtures import compat_config
+from polyrelay.testing.openai_chat import chunk_frames, completion, error_body
+
+
+class TestOutsideTheWorkspace(ProviderConformance):
+    provider_name = "sim"
+    distribution = "polyrelay"
+    model = "sim"
+    expected_text = "Hello from the simulator."
+    simulator_fixture = "polyrelay_chat_upstream"
+
+    def config_text(self, simulator):
+        return compat_config(simulator, ["sk-test-a", "sk-test-b"])
+
+    def rate_limit_reply(self):
+        return Reply.json(error_body("Rate limit reached. Please try again in 2s.", "requests",
+                                     "rate_limit_exceeded"), status=429)
+
+    def tool_call_reply(self, name, arguments, stream):
+        if stream:
+            return Reply.sse(chunk_frames("sim-model", [], tool_calls=[("call_1", name, [json.dumps(arguments)])]))
+        calls = [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
+        return Reply.json(completion("sim-model", None, calls, finish_reason="tool_calls"))
+
+
+def test_the_kit_injects_no_unprefixed_fixture(request):
+    for name in ("http", "chat_upstream", "simulator"):
+        with pytest.raises(pytest.FixtureLookupError):
+            request.getfixturevalue(name)
+'''
+
+
+def test_conformance_suite_runs_in_strict_mode_outside_the_workspace(tmp_path):
+    """A plugin author's own project: strict asyncio mode, no workspace conftest or ini, only the installed kit."""
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
+    (tmp_path / "test_outside.py").write_text(STRICT_MODE_SUITE)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestWarning",
+         "test_outside.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.fullmatch(r"\d+ passed in .*", summary) and "error" not in summary, summary

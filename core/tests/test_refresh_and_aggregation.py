@@ -21,7 +21,7 @@ from aiohttp import web
 from polyrelay import Credential, ModelInfo, Provider, hookimpl, ir
 from polyrelay.testing import Recorded, Reply, run_gateway
 from polyrelay.testing.clients import ask
-from polyrelay.testing.openai_chat import OpenAIChatSimulator, error_body
+from polyrelay.testing.openai_chat import OpenAIChatSimulator, chunk_frames, error_body
 from polyrelay.testing.plugin import plugin_of
 
 
@@ -154,3 +154,24 @@ async def test_upstream_error_messages_do_not_leak_keys_to_clients(tmp_path):
             answer = await ask(http, gw.url, ir.OPENAI_CHAT, "oauth-model")
     assert answer.status in (403, 429)
     assert "stale-access-0-abcdef" not in json.dumps(answer.body)
+
+
+async def test_refreshed_tokens_are_scrubbed_from_what_clients_get(tmp_path, polyrelay_http):
+    write_auth_file(tmp_path)
+    fresh = ("fresh-access-token-1", "refresh-secret-1")
+    quoted = f"token {fresh[0]} (refresh {fresh[1]}) is not allowed here"
+    async with OAuthChatSimulator() as simulator:
+        # The retry after the refresh is answered with an error quoting the new tokens, then a stream
+        # that fails after its first frame, quoting them again.
+        simulator.push(Reply.json(error_body(quoted, "invalid_request_error", None), status=400))
+        frames = chunk_frames("oauth-model", ["partial"], include_usage=False)[:2]
+        simulator.push(Reply.sse([*frames, b'data: {"error": {"message": "' + quoted.encode() + b'"}}\n\n']))
+        async with run_gateway(f"auth-dir: {tmp_path}\n", extra_plugins=[("oauthsim", oauth_plugin(simulator))]) as gw:
+            complete = await ask(polyrelay_http, gw.url, ir.ANTHROPIC, "oauth-model")
+            streamed = await ask(polyrelay_http, gw.url, ir.ANTHROPIC, "oauth-model", stream=True)
+    assert len(simulator.token_requests) == 1
+    assert complete.status == 400 and streamed.stream_error
+    seen = json.dumps([complete.body, streamed.events])
+    assert "[redacted]" in seen
+    for secret in fresh:
+        assert secret not in seen

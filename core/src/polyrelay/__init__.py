@@ -5,12 +5,13 @@ to mark hook implementations, :class:`ProviderPlugin` (a one-provider
 plugin with its config hooks built in), the types plugins and core hand
 each other, the internal representation ``ir``, the dialect codecs
 (``get_dialect``) and the core's default behaviour (``defaults``) to call
-from a hook of your own.  Test tools live in :mod:`polyrelay.testing`.
+from a hook of your own; ``join_path``/``path_segment`` to put values in an
+upstream URL, ``secrets`` to register a token the core should scrub.  Test tools live in :mod:`polyrelay.testing`.
 """
 
 from __future__ import annotations
 
-from polyrelay import defaults, ir, jsonutil
+from polyrelay import defaults, ir, jsonutil, secrets
 from polyrelay.apikeys import ApiKeyEntry, ModelEntry, ProviderPlugin, alias_models, credentials_from_entries
 from polyrelay.config import Config
 from polyrelay.credentials import AUTH_COOLDOWN
@@ -28,6 +29,7 @@ from polyrelay.types import (
     Verdict,
     redact,
 )
+from polyrelay.urls import join_path, path_segment
 
 __version__ = "0.1.0"
 
@@ -54,6 +56,9 @@ __all__ = [
     "get_dialect",
     "hookimpl",
     "ir",
+    "join_path",
     "jsonutil",
+    "path_segment",
     "redact",
+    "secrets",
 ]

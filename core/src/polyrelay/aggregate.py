@@ -8,6 +8,7 @@ unfolds a response into the event sequence a streaming client expects.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 from polyrelay import ir
 from polyrelay.dialects.base import merge_usage
@@ -72,7 +73,7 @@ class Collector:
         return part
 
 
-_KIND_FOR_DELTA = {
+_KIND_FOR_DELTA: dict[str, Literal["text", "thinking", "redacted_thinking", "tool_call"]] = {
     "text": "text",
     "thinking": "thinking",
     "arguments": "tool_call",

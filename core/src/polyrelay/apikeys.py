@@ -58,6 +58,8 @@ class ApiKeyEntry:
     models: list[ModelEntry] | None = None
     excluded_models: list[str] = attrs.field(factory=list)
     priority: int = 0
+    #: Share of picks among equal-priority credentials (weighted strategies).
+    weight: int = 1
     disabled: bool = False
 
 
@@ -74,6 +76,7 @@ def credentials_from_entries(provider: str, entries: list[ApiKeyEntry] | None) -
             models=None if entry.models is None else [m.name for m in entry.models],
             excluded_models=list(entry.excluded_models),
             priority=entry.priority,
+            weight=entry.weight,
         )
         for index, entry in enumerate(entries or [])
         if not entry.disabled
@@ -88,9 +91,6 @@ def alias_models(entries: list[ApiKeyEntry] | None) -> list[ModelInfo]:
             if model.alias and not entry.disabled:
                 seen.setdefault(model.alias, ModelInfo(id=model.alias, upstream=model.name))
     return list(seen.values())
-
-
-_OWN_HOOKS = ("config_sections", "register_providers", "config_credentials")
 
 
 class ProviderPlugin:
@@ -118,11 +118,12 @@ class ProviderPlugin:
     api_key_section: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Any class between this one and the subclass may add hooks: check against all of them.
         super().__init_subclass__(**kwargs)
-        for hook in _OWN_HOOKS:
-            method = cls.__dict__.get(hook)
-            if method is not None and not hasattr(method, "polyrelay_impl"):
-                raise TypeError(f"{cls.__name__}.{hook} overrides a hook without @hookimpl; pluggy would ignore it")
+        for name, method in cls.__dict__.items():
+            inherited = [getattr(base, name, None) for base in cls.__mro__[1:]]
+            if any(hasattr(m, "polyrelay_impl") for m in inherited) and not hasattr(method, "polyrelay_impl"):
+                raise TypeError(f"{cls.__name__}.{name} overrides a hook without @hookimpl; pluggy would ignore it")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} plugin for provider {self.name!r}>"

@@ -19,70 +19,21 @@ import pluggy
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from polyrelay import ir, jsonutil, secrets
 from polyrelay.config import Config
 from polyrelay.counting import upstream_count
-from polyrelay.gateway import Gateway, error_response, model_not_found
+from polyrelay.dialects import dialect_for_path, get_dialect
+from polyrelay.gateway import Gateway, model_not_found
 from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
+from polyrelay.responses import ClientGone, cancelled_on_disconnect, committed_early, error_response, to_response
+from polyrelay.results import Complete, Failure, Result
 from polyrelay.routing import InvalidModelName, ModelNotFound
 from polyrelay.types import ClientRequest
 
 log = logging.getLogger("polyrelay.app")
-
-
-class ClientGone(Exception):
-    """The client disconnected; the work done for it was cancelled."""
-
-
-@contextlib.asynccontextmanager
-async def cancelled_on_disconnect(receive: Receive) -> AsyncIterator[None]:
-    """Cancel the current task the moment the client disconnects.
-
-    One watcher task per request.  The cancellation reaches whatever the
-    request awaits (an upstream request, a stream read), whose cleanup
-    closes the upstream connection; the block then raises
-    :class:`ClientGone`.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        yield
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-        raise ClientGone from None
-    finally:
-        watcher.cancel()
-
-
-class StreamingBody(StreamingResponse):
-    """A streaming response that always watches for the client leaving.
-
-    Starlette skips the watch for ASGI 2.4 servers and waits for a failed
-    send instead; a silent upstream would then hold its connection until
-    the next chunk.  Watching always cancels the body at once, which closes
-    the upstream request.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with contextlib.suppress(ClientGone, OSError):
-            async with cancelled_on_disconnect(receive):
-                await self.stream_response(send)
 
 
 class BodyTooLarge(Exception):
@@ -91,33 +42,6 @@ class BodyTooLarge(Exception):
 
 class BodyTooSlow(Exception):
     pass
-
-
-#: The one field each dialect cannot do without, and the types it may have.
-_CONTENT_FIELD = {
-    ir.ANTHROPIC: ("messages", (list,)),
-    ir.OPENAI_CHAT: ("messages", (list,)),
-    ir.OPENAI_RESPONSES: ("input", (list, str)),
-    ir.GEMINI: ("contents", (list,)),
-}
-
-
-def shape_problem(dialect: str, data: dict[str, Any]) -> str | None:
-    """A cheap check of the body's main field, so pass-through rejects what a codec would.
-
-    Pass-through requests are not decoded, and an upstream's own 400 would
-    cost a credential attempt; this catches the common malformed case.
-    """
-    field, types = _CONTENT_FIELD[dialect]
-    value = data.get(field)
-    if value is None:
-        if dialect == ir.OPENAI_RESPONSES or (dialect == ir.GEMINI and "generateContentRequest" in data):
-            return None
-        return f"the {field!r} field is required"
-    if not isinstance(value, types):
-        kinds = " or ".join("an array" if t is list else "a string" for t in types)
-        return f"the {field!r} field must be {kinds}"
-    return None
 
 
 class App:
@@ -191,12 +115,19 @@ class App:
         data = jsonutil.loads(body)
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
-        if jsonutil.too_deep(body, data):
+        if jsonutil.too_deep(body):
             raise ValueError(f"the body nests deeper than {jsonutil.MAX_DEPTH} levels")
         return body, data
 
-    async def _client_request(self, request: Request, dialect: str) -> ClientRequest | Response:
-        """Parse and validate the parts every dialect route needs."""
+    async def _client_request(
+        self, request: Request, dialect: str, *, model: str | None = None, stream: bool | None = None,
+        sse: bool = True,
+    ) -> ClientRequest | Response:
+        """Parse and validate the parts every dialect route needs.
+
+        ``model``, ``stream`` and ``sse`` are given by routes that carry them
+        in the path rather than the body (Gemini).
+        """
         if not self._authorized(request):
             return self._reject(request)
         try:
@@ -209,25 +140,28 @@ class App:
             return error_response(dialect, ir.ErrorInfo(408, f"the request body did not arrive within {seconds}s"))
         except ValueError as exc:
             return error_response(dialect, ir.ErrorInfo(400, f"malformed JSON body: {exc}", kind="invalid_request"))
-        model = data.get("model")
-        if dialect != ir.GEMINI and (not isinstance(model, str) or not model):
-            return error_response(dialect, ir.ErrorInfo(400, "the 'model' field must be a non-empty string"))
-        if dialect != ir.GEMINI and (invalid := self._model_problem(str(model))):
-            return error_response(dialect, invalid)
-        stream = data.get("stream", False)
-        if not isinstance(stream, bool):
-            return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
-        problem = shape_problem(dialect, data)
+        if model is None:  # the body names the model (Gemini's is in the path, checked by its route)
+            model = data.get("model")
+            if not isinstance(model, str) or not model:
+                return error_response(dialect, ir.ErrorInfo(400, "the 'model' field must be a non-empty string"))
+            if invalid := self._model_problem(model):
+                return error_response(dialect, invalid)
+        if stream is None:
+            stream = data.get("stream", False)
+            if not isinstance(stream, bool):
+                return error_response(dialect, ir.ErrorInfo(400, "the 'stream' field must be true or false"))
+        problem = get_dialect(dialect).shape_problem(data)
         if problem:
             return error_response(dialect, ir.ErrorInfo(400, problem))
         return ClientRequest(
             dialect=dialect,
             body=body,
             json=data,
-            model=model if isinstance(model, str) else "",
+            model=model,
             stream=stream,
             headers=request.headers,
             query=request.query_params,
+            sse=sse,
         )
 
     def _model_problem(self, model: str) -> ir.ErrorInfo | None:
@@ -239,9 +173,17 @@ class App:
         return None
 
     async def _serve(self, request: Request, client: ClientRequest) -> Response:
-        """Run the gateway, cancelling the upstream if the client leaves first."""
+        """Run the gateway, cancelling the upstream if the client leaves first.
+
+        A client that allows it is committed early when dispatch is slow
+        (see :mod:`polyrelay.responses`).
+        """
         started = time.perf_counter()
-        interval = self.config.nonstream_keepalive_interval if not client.stream else 0.0
+        if client.stream:
+            interval = self.config.streaming.keepalive_seconds if client.sse else 0.0
+        else:
+            interval = self.config.nonstream_keepalive_interval
+        dialect = client.codec
         try:
             async with cancelled_on_disconnect(request.receive):
                 if interval:
@@ -252,17 +194,16 @@ class App:
                         work.cancel()  # the client left: so does the upstream request
                         raise
                     if not done:
-                        return StreamingBody(_blank_lines_until(work, interval), media_type="application/json")
-                    response = work.result()
+                        return committed_early(work, dialect, interval, stream=client.stream)
+                    result: Result = work.result()
                 else:
-                    response = await self.gateway.serve(client)
+                    result = await self.gateway.serve(client)
         except ClientGone:
             return Response(status_code=499)
-        if isinstance(response, StreamingResponse):
-            return StreamingBody(response.body_iterator, status_code=response.status_code,
-                                 headers=dict(response.headers))
-        overhead = time.perf_counter() - started - client.upstream_seconds
-        response.headers["x-polyrelay-overhead-ms"] = f"{overhead * 1000:.2f}"
+        response = to_response(result, dialect)
+        if isinstance(result, Complete | Failure):
+            overhead = time.perf_counter() - started - result.upstream_seconds
+            response.headers["x-polyrelay-overhead-ms"] = f"{overhead * 1000:.2f}"
         return response
 
     # -- routes ----------------------------------------------------------------
@@ -279,7 +220,7 @@ class App:
         """``GET /status``: provider and credential counts, for clients with a key."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse({"status": "ok", "providers": len(self.gateway.bindings),
+        return JSONResponse({"status": "ok", "providers": len(self.gateway.live_providers()),
                              "credentials": len(self.gateway.pool)})
 
     async def anthropic_messages(self, request: Request) -> Response:
@@ -301,25 +242,29 @@ class App:
         return await self._serve(request, client)
 
     async def gemini(self, request: Request) -> Response:
-        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``."""
+        """``/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}``, and ``GET`` of one model.
+
+        ``GET /v1/models/{id}`` is OpenAI's and Anthropic's "retrieve model":
+        it answers in the dialect the path speaks, like every error here.
+        """
         if not self._authorized(request):
             return self._reject(request)
+        dialect = dialect_for(request)
         target = request.path_params["target"]
         model, _, action = target.partition(":")
         if invalid := self._model_problem(model):
-            return error_response(ir.GEMINI, invalid)
+            return error_response(dialect, invalid)
         if request.method == "GET":
-            return self._gemini_model(model)
+            return self._one_model(dialect, model)
         if action not in ("generateContent", "streamGenerateContent", "countTokens"):
-            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
-        client = await self._client_request(request, ir.GEMINI)
+            return error_response(dialect, ir.ErrorInfo(404, f"unknown method {action or target!r}"))
+        client = await self._client_request(request, ir.GEMINI, model=model,
+                                            stream=action == "streamGenerateContent",
+                                            sse=request.query_params.get("alt") == "sse")
         if isinstance(client, Response):
             return client
-        client.model = model
         if action == "countTokens":
             return await self._count(client)
-        client.stream = action == "streamGenerateContent"
-        client.sse = request.query_params.get("alt") == "sse"
         return await self._serve(request, client)
 
     async def count_tokens(self, request: Request) -> Response:
@@ -337,72 +282,32 @@ class App:
             targets = self.gateway.router.resolve(client.model)
         except ModelNotFound:
             return error_response(client.dialect, model_not_found(client))
+        codec = client.codec
         tokens = await upstream_count(targets, self.gateway.pool, self.gateway.sessions, client)
         if tokens is None:
-            fields = ("system", "messages", "tools", "input", "instructions", "contents", "systemInstruction")
-            text = jsonutil.dumps({k: client.json[k] for k in fields if k in client.json})
+            text = jsonutil.dumps({k: client.json[k] for k in codec.prompt_fields if k in client.json})
             tokens = max(1, math.ceil(len(text) / 4))
-        if client.dialect == ir.GEMINI:
-            return JSONResponse({"totalTokens": tokens,
-                                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]})
-        if client.dialect == ir.OPENAI_RESPONSES:
-            return JSONResponse({"object": "response.input_tokens", "input_tokens": tokens})
-        return JSONResponse({"input_tokens": tokens})
+        return JSONResponse(codec.token_count_body(tokens))
 
     async def list_models(self, request: Request) -> Response:
         """``GET /v1/models``: Anthropic's shape when ``anthropic-version`` is sent, else OpenAI's."""
         if not self._authorized(request):
             return self._reject(request)
-        rows = self.gateway.models()
-        if "anthropic-version" in request.headers:
-            data = [{"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
-                    for m, _ in rows]
-            return JSONResponse({"data": data, "has_more": False,
-                                 "first_id": data[0]["id"] if data else None,
-                                 "last_id": data[-1]["id"] if data else None})
-        return JSONResponse({"object": "list", "data": [
-            {"id": m, "object": "model", "created": 0, "owned_by": provider} for m, provider in rows]})
+        dialect = dialect_for_path(request.url.path, request.headers)
+        return JSONResponse(dialect.models_body(self.gateway.models()))
 
     async def list_gemini_models(self, request: Request) -> Response:
         """``GET /v1beta/models``."""
         if not self._authorized(request):
             return self._reject(request)
-        return JSONResponse({"models": [_gemini_model_entry(m) for m, _ in self.gateway.models()]})
+        return JSONResponse(get_dialect(ir.GEMINI).models_body(self.gateway.models()))
 
-    def _gemini_model(self, model: str) -> Response:
+    def _one_model(self, dialect: str, model: str) -> Response:
         try:
-            self.gateway.router.resolve(model)
+            targets = self.gateway.router.resolve(model)
         except ModelNotFound:
-            return error_response(ir.GEMINI, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
-        return JSONResponse(_gemini_model_entry(model))
-
-
-def _gemini_model_entry(model: str) -> dict[str, Any]:
-    return {"name": f"models/{model}", "displayName": model,
-            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
-
-
-async def _blank_lines_until(work: asyncio.Future[Response], interval: float) -> AsyncIterator[bytes]:
-    """Non-stream keep-alive: a newline every ``interval`` s, then the answer.
-
-    JSON parsers skip leading whitespace; the status is 200 from the first
-    newline on, so a later error travels as a JSON error body under 200.
-    """
-    try:
-        while True:
-            done, _ = await asyncio.wait({work}, timeout=interval)
-            if done:
-                break
-            yield b"\n"
-        response = work.result()
-        if isinstance(response, StreamingResponse):
-            async for chunk in response.body_iterator:
-                yield chunk if isinstance(chunk, bytes) else bytes(chunk)
-        else:
-            yield bytes(response.body)
-    finally:
-        if not work.done():
-            work.cancel()
+            return error_response(dialect, ir.ErrorInfo(404, f"model {model!r} not found", code="model_not_found"))
+        return JSONResponse(get_dialect(dialect).model_entry(model, targets[0][0].provider.name))
 
 
 def create_app(config: Config, pm: pluggy.PluginManager) -> Starlette:

@@ -14,7 +14,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -36,6 +36,45 @@ class StreamingConfig:
     keepalive_seconds: float = 15.0
 
 
+def _non_negative(_instance: Any, attribute: Any, value: float | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name.replace('_', '-')} must be 0 (no deadline) or more, not {value}")
+
+
+@attrs.define
+class TimeoutOverrides:
+    """One provider's deadlines; an unset key keeps the global value."""
+
+    connect_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+    first_byte_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+    idle_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+    total_seconds: float | None = attrs.field(default=None, validator=_non_negative)
+
+
+@attrs.define
+class UpstreamTimeouts:
+    """Deadlines on every upstream request, in seconds; 0 means none.
+
+    ``first-byte`` runs until the upstream's response headers, ``idle``
+    between complete frames (or until a complete body), ``total`` over the
+    whole answer.  ``providers`` overrides them per provider name.
+    """
+
+    connect_seconds: float = attrs.field(default=30.0, validator=_non_negative)
+    first_byte_seconds: float = attrs.field(default=600.0, validator=_non_negative)
+    idle_seconds: float = attrs.field(default=180.0, validator=_non_negative)
+    total_seconds: float = attrs.field(default=0.0, validator=_non_negative)
+    providers: dict[str, TimeoutOverrides] = attrs.field(factory=dict)
+
+    def for_provider(self, name: str) -> UpstreamTimeouts:
+        """The deadlines that apply to provider ``name``."""
+        own = self.providers.get(name)
+        if own is None:
+            return self
+        changes = {k: v for k, v in attrs.asdict(own).items() if v is not None}
+        return attrs.evolve(self, **changes)
+
+
 @attrs.define
 class RoutingConfig:
     strategy: str = attrs.field(default="round-robin")
@@ -43,7 +82,7 @@ class RoutingConfig:
     @strategy.validator
     def _check(self, _attribute: Any, value: str) -> None:
         if value not in ("round-robin", "fill-first"):
-            raise ValueError(f"must be 'round-robin' or 'fill-first', not {value!r}")
+            raise ValueError("must be 'round-robin' or 'fill-first'")  # config errors never echo a value
 
 
 @attrs.define
@@ -92,6 +131,7 @@ class Config:
     streaming: StreamingConfig = attrs.field(factory=StreamingConfig)
     tls: TlsConfig = attrs.field(factory=TlsConfig)
     remote_management: RemoteManagementConfig = attrs.field(factory=RemoteManagementConfig)
+    upstream_timeouts: UpstreamTimeouts = attrs.field(factory=UpstreamTimeouts)
     routing: RoutingConfig = attrs.field(factory=RoutingConfig)
     # polyrelay's own keys
     #: Client model name or pattern (``*`` wildcards) → model or ``provider/model``.
@@ -156,7 +196,8 @@ def make_converter() -> cattrs.Converter:
 
     def structure_factory(cls: type) -> Any:
         overrides = {a.name: override(rename=_kebab(a.name)) for a in attrs.fields(cls)}
-        from_mapping = make_dict_structure_fn(cls, converter, **overrides)
+        # cattrs takes the overrides as keywords beside its own flags; Any says they cannot clash.
+        from_mapping: Any = make_dict_structure_fn(cls, converter, **cast(dict[str, Any], overrides))
         from_string = getattr(cls, "from_string", None)
         if from_string is None:
             return from_mapping
@@ -259,7 +300,7 @@ def load_config(
 
     converter = make_converter()
     core_raw = {k: v for k, v in raw.items() if k not in sections}
-    config = _structure(converter, Config, core_raw, "")
+    config: Config = _structure(converter, Config, core_raw, "")
     for key, kind in sections.items():
         if key in raw and raw[key] is not None:
             config.sections[key] = _structure(converter, kind, raw[key], key)

@@ -34,11 +34,10 @@ async def upstream_count(
         if not candidates:
             continue
         credential = pool.choose(candidates, f"{provider.name}:{client.model}:count")
-        client.upstream_model = model
         session, _ = sessions.get(credential.proxy_url)
         try:
             async with asyncio.timeout(COUNT_TIMEOUT):
-                tokens = await counter(client, credential, session, provider)
+                tokens = await counter(client.for_attempt(model), credential, session, provider)
         except Exception as exc:  # the estimate is always there to fall back on
             log.info("upstream token count via %s failed (%s); using the estimate", provider.name,
                      exc.__class__.__name__)

@@ -32,6 +32,8 @@ Routes = Sequence[tuple[str, str]]
 AUTH_COOLDOWN = 30 * 60.0
 NOT_FOUND_COOLDOWN = 12 * 3600.0
 TRANSIENT_COOLDOWN = 60.0
+#: The first transient cooldown; each further one in a row doubles it, up to the configured cap.
+TRANSIENT_FIRST = 1.0
 RATE_LIMIT_LADDER_MAX = 30 * 60.0
 #: Upstream hints are obeyed up to this long.
 MAX_COOLDOWN = 24 * 3600.0
@@ -53,6 +55,8 @@ class CredentialState:
     last_used: float = 0.0
     #: Step on the 429 back-off ladder (1 s, 2 s, 4 s, ...).
     ladder: int = 0
+    #: Transient failures (5xx, no answer) since the last success, across requests.
+    transient: int = 0
     #: Why the last write-back of this credential's file failed (None: written).
     write_error: str | None = None
 
@@ -128,7 +132,6 @@ class Pool:
 
     def remove(self, credential_id: str) -> Credential | None:
         """Drop a credential (its auth file was deleted); its state goes with it."""
-        self._refresh_locks.pop(credential_id, None)
         return self._credentials.pop(credential_id, None)
 
     def __iter__(self) -> Iterator[Credential]:
@@ -185,10 +188,20 @@ class Pool:
         return max(0.0, min(times) - self.clock())
 
     def choose(self, candidates: list[Credential], key: str) -> Credential:
-        """The configured strategy's pick among ready candidates."""
+        """The configured strategy's pick among ready candidates.
+
+        Round-robin gives each candidate ``weight`` turns per cycle (a key
+        with ``weight: 2`` serves twice as often as one with the default 1).
+        """
         if self.strategy == "fill-first" or len(candidates) == 1:
             return candidates[0]
-        return candidates[self.store.next_cursor(key) % len(candidates)]
+        total = sum(max(1, c.weight) for c in candidates)
+        turn = self.store.next_cursor(key) % total
+        for candidate in candidates:
+            turn -= max(1, candidate.weight)
+            if turn < 0:
+                return candidate
+        return candidates[-1]
 
     # -- outcomes ------------------------------------------------------------
 
@@ -199,6 +212,7 @@ class Pool:
         state.last_used = self.clock()
         state.models.pop(model, None)
         state.ladder = 0
+        state.transient = 0
 
     def mark_failure(self, credential: Credential, model: str, verdict: Verdict, status: int | None) -> float:
         """Apply a failed attempt's cooldown; returns its length in seconds."""
@@ -210,8 +224,11 @@ class Pool:
         seconds = verdict.cooldown if verdict.cooldown is not None else self._default_cooldown(state, status)
         if seconds <= 0:
             return 0.0
-        seconds = min(seconds, MAX_COOLDOWN)
         reason = verdict.reason or (verdict.error.kind if verdict.error else f"status {status}")
+        previous = state.cooldown if verdict.scope == "credential" else state.models.get(model)
+        if verdict.repeat_cooldown is not None and _repeats(previous, reason, status, self.clock(), verdict):
+            seconds = verdict.repeat_cooldown
+        seconds = min(seconds, MAX_COOLDOWN)
         until = self.clock() + seconds
         if verdict.scope == "credential":
             if state.cooldown is None or state.cooldown.until < until:
@@ -232,7 +249,10 @@ class Pool:
             return AUTH_COOLDOWN
         if status == 404:
             return NOT_FOUND_COOLDOWN
-        return self.transient_cooldown
+        # One 5xx says little about the credential: short at first, longer only if it keeps failing.
+        seconds = min(TRANSIENT_FIRST * 2.0**state.transient, self.transient_cooldown)
+        state.transient += 1
+        return seconds
 
     def reset(self, credential: Credential) -> None:
         """Clear every cooldown of a credential."""
@@ -240,6 +260,7 @@ class Pool:
         state.cooldown = None
         state.models.clear()
         state.ladder = 0
+        state.transient = 0
 
     def describe(self, credential: Credential) -> dict[str, Any]:
         """A secret-free summary of a credential and its state."""
@@ -258,6 +279,7 @@ class Pool:
             "label": credential.label,
             "disabled": credential.disabled,
             "disabled_reason": credential.disabled_reason or None,
+            "quota": credential.quota or None,
             "priority": credential.priority,
             "cooldown": left(state.cooldown),
             "model_cooldowns": {m: left(c) for m, c in state.models.items() if left(c)},
@@ -269,11 +291,20 @@ class Pool:
     # -- refresh -------------------------------------------------------------
 
     def refresh_lock(self, credential: Credential) -> asyncio.Lock:
-        """One lock per credential, so concurrent 401s refresh it once."""
-        lock = self._refresh_locks.get(credential.id)
+        """One lock per token, so concurrent 401s refresh it once: per auth file (the members a
+        file serves share its token), else per credential."""
+        key = str(credential.path) if credential.path is not None else credential.id
+        lock = self._refresh_locks.get(key)
         if lock is None:
-            lock = self._refresh_locks[credential.id] = asyncio.Lock()
+            lock = self._refresh_locks[key] = asyncio.Lock()
         return lock
+
+
+def _repeats(previous: Cooldown | None, reason: str, status: int | None, now: float, verdict: Verdict) -> bool:
+    """Whether a failure repeats the last cooldown of its scope right after it ended."""
+    if previous is None or previous.reason != reason or previous.status != status:
+        return False
+    return previous.until <= now <= previous.until + verdict.repeat_window
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -286,7 +317,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     link stays.  This is the one function that writes credential files.
     """
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new auth dir is private
     # The temporary name is capped so a long account name still fits NAME_MAX.
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent)
     try:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from typing import cast
 
 import attrs
 import pluggy
 
 from polyrelay import ir, jsonutil
-from polyrelay.dialects import get_dialect
+from polyrelay.dialects import Dialect, DialectError, get_dialect
 from polyrelay.passthrough import patch_request_model
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
-from polyrelay.urls import join_path
 
 hookimpl = pluggy.HookimplMarker("polyrelay")
 
@@ -32,31 +32,24 @@ ACCOUNT_QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
 ACCOUNT_QUOTA_COOLDOWN = 30 * 60.0
 
 
-def _auth_headers(dialect: str, credential: Credential) -> dict[str, str]:
-    if dialect == ir.ANTHROPIC:
-        return {"x-api-key": credential.secret, "anthropic-version": "2023-06-01"}
-    if dialect == ir.GEMINI:
-        return {"x-goog-api-key": credential.secret}
-    return {"authorization": f"Bearer {credential.secret}"}
-
-
 def upstream_url(provider: Provider, credential: Credential, model: str, stream: bool) -> str:
-    """The standard endpoint of ``provider.dialect`` under the provider's API base."""
-    base = provider.url("api", credential)
-    if provider.dialect == ir.ANTHROPIC:
-        return f"{base}/v1/messages"
-    if provider.dialect == ir.OPENAI_CHAT:
-        return f"{base}/chat/completions"
-    if provider.dialect == ir.OPENAI_RESPONSES:
-        return f"{base}/responses"
-    action = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
-    return join_path(base, "models", model, suffix=action)  # the model is one encoded segment, never a path
+    """The standard endpoint of ``provider.dialect`` under the provider's API base.
+
+    The dialect builds the path; a model in it is one percent-encoded segment.
+    """
+    return _endpoint(provider, get_dialect(provider.dialect), credential, model, stream)
+
+
+def _endpoint(provider: Provider, upstream: Dialect, credential: Credential, model: str, stream: bool) -> str:
+    return provider.url("api", credential) + upstream.upstream_path(model, stream)
 
 
 def is_passthrough(provider: Provider, request: ClientRequest) -> bool:
     """Whether the client's body can go upstream as it is (model aside)."""
-    return provider.passthrough and request.dialect == provider.dialect and (
-        provider.dialect != ir.GEMINI or request.sse or not request.stream
+    return (
+        provider.passthrough
+        and request.dialect == provider.dialect
+        and request.codec.passes_through(request.stream, request.sse)
     )
 
 
@@ -69,7 +62,7 @@ def upstream_body(provider: Provider, request: ClientRequest, stream: bool) -> b
     """
     if is_passthrough(provider, request):
         body = request.body
-        if provider.dialect == ir.GEMINI:
+        if not request.codec.model_in_body:
             return body  # the model travels in the URL
         wants_stream_flag = stream and request.json.get("stream") is not True
         if request.json.get("model") != request.upstream_model and not wants_stream_flag:
@@ -83,7 +76,12 @@ def upstream_body(provider: Provider, request: ClientRequest, stream: bool) -> b
             data["stream"] = True
         return jsonutil.dumps(data)
     decoded = attrs.evolve(request.decoded(), model=request.upstream_model, stream=stream)
-    return jsonutil.dumps(get_dialect(provider.dialect).encode_request(decoded))
+    encoded = get_dialect(provider.dialect).encode_request(decoded)
+    try:
+        return jsonutil.dumps(encoded)
+    except (TypeError, ValueError) as exc:
+        # A value the client sent that no encoder can write (a count past 64 bits): its request's fault.
+        raise DialectError(f"the request cannot be translated for the upstream: {exc}") from None
 
 
 @hookimpl(trylast=True)
@@ -92,16 +90,17 @@ def translate_request(provider: Provider, request: ClientRequest, credential: Cr
     stream = request.stream or provider.stream_only
     headers = {"content-type": "application/json", "accept-encoding": "gzip, deflate"}
     headers.update(provider.headers)
-    if provider.dialect == ir.ANTHROPIC and request.dialect == ir.ANTHROPIC:
-        for name in ("anthropic-beta", "anthropic-version"):
+    upstream = get_dialect(provider.dialect)
+    if request.dialect == provider.dialect:
+        for name in upstream.forwarded_headers:  # beta flags and the API version the client chose
             if name in request.headers:
                 headers[name] = request.headers[name]
-    headers.update(_auth_headers(provider.dialect, credential))
+    headers.update(upstream.auth_headers(credential.secret))
     headers.update(credential.headers)
     if stream:
         headers["accept"] = "text/event-stream"
     return UpstreamRequest(
-        url=upstream_url(provider, credential, request.upstream_model, stream),
+        url=_endpoint(provider, upstream, credential, request.upstream_model, stream),
         body=upstream_body(provider, request, stream),
         headers=headers,
         stream=stream,
@@ -111,7 +110,7 @@ def translate_request(provider: Provider, request: ClientRequest, credential: Cr
 @hookimpl(trylast=True)
 def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem]:
     """Default chunk translation: the stream's decoder (codec or pass-through framer)."""
-    return stream.decoder.feed(data)
+    return cast("list[StreamItem]", stream.decoder.feed(data))  # either decoder's items are stream items
 
 
 def retry_after_header(headers: Mapping[str, str]) -> float | None:
@@ -131,13 +130,21 @@ def retry_after_header(headers: Mapping[str, str]) -> float | None:
 
 
 @hookimpl(trylast=True)
-def classify_response(provider: Provider, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
-    """Default verdicts by status class (see docs/architecture.md, "Cooldowns")."""
-    error = get_dialect(provider.dialect).decode_error(status, body)
+def classify_response(
+    provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None = None
+) -> Verdict:
+    """Default verdicts by status class (see docs/architecture.md, "Cooldowns").
+
+    ``error`` is the answer already decoded (an in-stream error keeps its
+    retry hint that way); without it ``body`` is decoded here.
+    """
+    if error is None:
+        error = get_dialect(provider.dialect).decode_error(status, body)
     hint = retry_after_header(headers)
     if hint is not None:
-        error.retry_after = hint
-    if status in REQUEST_FAULTS:
+        error = attrs.evolve(error, retry_after=hint)
+    if status in REQUEST_FAULTS or (status >= 500 and error.kind == "invalid_request"):
+        # A 5xx the upstream itself blames on the request: no credential is at fault.
         return Verdict("fail", error)
     if status == 401:
         return Verdict("refresh", error, scope="credential")

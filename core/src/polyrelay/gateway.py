@@ -2,7 +2,9 @@
 
 Everything before the first byte reaches the client may be retried on
 another credential; after it, failures end the stream with the dialect's
-terminal error.
+terminal error.  :meth:`Gateway.serve` returns a
+:data:`polyrelay.results.Result` and speaks no HTTP; :mod:`polyrelay.responses`
+does.
 """
 
 from __future__ import annotations
@@ -11,26 +13,26 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Mapping
 
 import aiohttp
 import attrs
 import pluggy
-from starlette.responses import Response, StreamingResponse
 
-from polyrelay import aggregate, defaults, ir, jsonutil, secrets
+from polyrelay import defaults, ir, jsonutil
 from polyrelay.accounts.authdir import AuthDir
 from polyrelay.accounts.upkeep import Accounts
 from polyrelay.config import Config
 from polyrelay.credentials import Pool
 from polyrelay.defaults import is_passthrough
+from polyrelay.delivery import Attempt, deliver
 from polyrelay.dialects import DialectError, get_dialect
 from polyrelay.logs import redaction_filter
-from polyrelay.passthrough import PassthroughDecoder, model_patch
 from polyrelay.plugins import Binding, bind, call_each, collect_providers
+from polyrelay.results import Complete, Failure, Result, Stream
 from polyrelay.routing import ModelNotFound, Router
-from polyrelay.streaming import UPSTREAM_ERRORS, FrameWriter, StreamPump, client_stream, first_error
-from polyrelay.types import ClientRequest, Credential, StreamState, Verdict
+from polyrelay.streaming import UPSTREAM_ERRORS, deadline_error
+from polyrelay.types import ClientRequest, Credential, Provider, Verdict
 from polyrelay.upstream import BodyReader, Sessions
 
 log = logging.getLogger("polyrelay.gateway")
@@ -40,28 +42,24 @@ ROUND_RETRY_STATUSES = frozenset({403, 408, 429, 500, 502, 503, 504})
 ERROR_BODY_LIMIT = 1024 * 1024
 
 
-def error_response(dialect: str, error: ir.ErrorInfo) -> Response:
-    """A complete error response in ``dialect``'s shape."""
-    headers = {}
-    if error.retry_after is not None:
-        headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
-    # Upstream messages sometimes quote the key they rejected.
-    error = secrets.scrub_error(error)
-    body = jsonutil.dumps(get_dialect(dialect).error_body(error))
-    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
+@attrs.frozen
+class Tried:
+    """A failed attempt: what went wrong and what it means for the credential."""
 
+    error: ir.ErrorInfo
+    verdict: Verdict
+    #: The upstream's HTTP status when it answered with an error status (None otherwise).
+    status: int | None = None
 
-@attrs.define
-class Outcome:
-    """The result of one attempt: a response to send, or an error."""
+    @property
+    def final(self) -> bool:
+        """A request fault: stop trying other credentials."""
+        return self.verdict.action == "fail"
 
-    response: Response | None = None
-    error: ir.ErrorInfo | None = None
-    #: A request fault: stop trying other credentials.
-    final: bool = False
-
-
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    def same_failure(self, other: Tried) -> bool:
+        """Two credentials failed this request in exactly the same way."""
+        a, b = self.error, other.error
+        return (self.status, a.status, a.kind, a.code, a.message) == (other.status, b.status, b.kind, b.code, b.message)
 
 
 class Gateway:
@@ -70,11 +68,8 @@ class Gateway:
     def __init__(self, config: Config, pm: pluggy.PluginManager, pool: Pool | None = None) -> None:
         self.config = config
         self.pm = pm
-        providers = collect_providers(pm, config)
-        for provider in providers:
-            overrides = config.upstream_urls.get(provider.name, {})
-            provider.urls = {**provider.urls, **overrides}
-            provider.refresh_lead = config.refresh_lead_seconds.get(provider.name, provider.refresh_lead)
+        # The core's own copies: a plugin's Provider objects are never changed.
+        providers = [_with_overrides(p, config) for p in collect_providers(pm, config)]
         self.bindings: list[Binding] = [bind(pm, p) for p in providers]
         self.router = Router(self.bindings, config)
         self.pool = pool or Pool(
@@ -113,8 +108,12 @@ class Gateway:
         An account provider is registered before any account exists (one may
         be logged in while serving); until then its models are not listed.
         """
-        live = {c.provider for c in self.pool if not c.disabled}
+        live = self.live_providers()
         return [(model, provider) for model, provider in self.router.models() if provider in live]
+
+    def live_providers(self) -> set[str]:
+        """The providers holding at least one credential that is not disabled."""
+        return {c.provider for c in self.pool if not c.disabled}
 
     async def aclose(self) -> None:
         """Release outbound connections."""
@@ -122,28 +121,31 @@ class Gateway:
 
     # -- the request loop ----------------------------------------------------
 
-    async def serve(self, client: ClientRequest) -> Response:
+    async def serve(self, client: ClientRequest) -> Result:
         """Answer one client request (any dialect, stream or not)."""
         try:
             targets = self.router.resolve(client.model)
         except ModelNotFound:
-            return error_response(client.dialect, model_not_found(client))
+            return Failure(model_not_found(client))
         if not all(is_passthrough(binding.provider, client) for binding, _ in targets):
             try:
                 client.decoded()  # a body this dialect cannot read fails now, as a 400
             except DialectError as exc:
-                return error_response(client.dialect, exc.to_error())
+                return Failure(exc.to_error())
         by_provider = {b.provider.name: (b, model) for b, model in targets}
         routes = [(b.provider.name, model) for b, model in targets]
         if not self.pool.eligible(routes):
             names = ", ".join(sorted(by_provider))
-            return error_response(
-                client.dialect,
-                ir.ErrorInfo(503, f"no credentials available for model {client.model!r} (providers: {names})",
-                             kind="overloaded", code="no_credentials"),
-            )
+            return Failure(ir.ErrorInfo(
+                503, f"no credentials available for model {client.model!r} (providers: {names})",
+                kind="overloaded", code="no_credentials"))
 
-        last_error: ir.ErrorInfo | None = None
+        spent = 0.0
+        last: Tried | None = None
+        # The request's first 5xx, not yet held against its credential: when the
+        # next credential answers identically, the request is what is wrong.
+        doubt: tuple[Credential, str, Tried] | None = None
+        attempts = 0
         for round_no in range(max(0, self.config.request_retry) + 1):
             tried: set[str] = set()
             while True:
@@ -155,14 +157,33 @@ class Gateway:
                     break
                 credential = self._select(candidates, by_provider, client)
                 tried.add(credential.id)
-                binding, client.upstream_model = by_provider[credential.provider]
-                outcome = await self._attempt(binding, credential, client)
-                if outcome.response is not None:
-                    return outcome.response
-                last_error = outcome.error
+                attempt = self._attempt_for(client, credential, *by_provider[credential.provider])
+                attempts += 1
+                try:
+                    outcome = await self._attempt(attempt)
+                finally:
+                    spent += attempt.upstream_seconds
+                if not isinstance(outcome, Tried):
+                    if doubt is not None:
+                        self._mark(*doubt)  # another credential served it: the 5xx was the first one's own
+                    self.pool.mark_success(credential, attempt.request.upstream_model)
+                    return attrs.evolve(outcome, upstream_seconds=spent) if isinstance(outcome, Complete) else outcome
+                last = outcome
+                if doubt is not None:
+                    if outcome.same_failure(doubt[2]):
+                        return Failure(outcome.error, upstream_seconds=spent)  # the request's fault: cool nothing
+                    self._mark(*doubt)
+                    doubt = None
                 if outcome.final:
-                    return error_response(client.dialect, outcome.error or _internal())
-            if last_error is not None and last_error.status not in ROUND_RETRY_STATUSES:
+                    return Failure(outcome.error, upstream_seconds=spent)
+                if attempts == 1 and outcome.status is not None and outcome.status >= 500:
+                    doubt = (credential, attempt.request.upstream_model, outcome)
+                    continue
+                self._mark(credential, attempt.request.upstream_model, outcome)
+            if doubt is not None:
+                self._mark(*doubt)  # no other credential to compare with
+                doubt = None
+            if last is not None and last.error.status not in ROUND_RETRY_STATUSES:
                 break
             wait = self.pool.soonest_recovery(routes)
             if round_no == self.config.request_retry or wait is None:
@@ -172,189 +193,137 @@ class Gateway:
             await asyncio.sleep(wait)
 
         wait = self.pool.soonest_recovery(routes)
-        if last_error is not None:
+        if last is not None:
             # This request reached the upstream: its own answer is the truthful one.
-            if last_error.status == 429 and wait is not None:
-                last_error = attrs.evolve(last_error, retry_after=wait)
-            return error_response(client.dialect, last_error)
+            error = last.error
+            if error.status == 429 and wait is not None:
+                error = attrs.evolve(error, retry_after=wait)
+            return Failure(error, upstream_seconds=spent)
         message = f"all credentials for model {client.model!r} are cooling down; retry in {math.ceil(wait or 1)}s"
-        return error_response(
-            client.dialect,
+        return Failure(
             ir.ErrorInfo(429, message, kind="rate_limit", code="model_cooldown", retry_after=wait or 1.0),
+            upstream_seconds=spent,
         )
+
+    def _attempt_for(self, client: ClientRequest, credential: Credential, binding: Binding, model: str) -> Attempt:
+        provider = binding.provider
+        return Attempt(
+            binding=binding, credential=credential, request=client.for_attempt(model), client=client.codec,
+            upstream=get_dialect(provider.dialect), passthrough=is_passthrough(provider, client),
+            timeouts=self.config.upstream_timeouts.for_provider(provider.name),
+        )
+
+    def _mark(self, credential: Credential, model: str, tried: Tried) -> None:
+        self.pool.mark_failure(credential, model, tried.verdict, tried.status or tried.error.status)
 
     def _select(
         self, candidates: list[Credential], by_provider: dict[str, tuple[Binding, str]], client: ClientRequest
     ) -> Credential:
         provider = by_provider[candidates[0].provider][0].provider
         if self._plugins_select:
-            chosen = self.pm.hook.select_credential(
+            chosen: Credential | None = self.pm.hook.select_credential(
                 provider=provider, model=client.model, candidates=candidates, request=client
             )
             if chosen is not None and chosen in candidates:
                 return chosen
         return self.pool.choose(candidates, f"{provider.name}:{client.model}")
 
-    async def _attempt(self, binding: Binding, credential: Credential, client: ClientRequest) -> Outcome:
+    async def _attempt(self, attempt: Attempt) -> Complete | Stream | Tried:
+        binding, credential = attempt.binding, attempt.credential
         provider = binding.provider
-        model = client.upstream_model
+        timeouts = attempt.timeouts
+        connect = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_seconds or None, sock_read=None)
+        first_byte = min((s for s in (timeouts.first_byte_seconds, timeouts.total_seconds) if s), default=None)
         for refreshed in (False, True):
             used = credential.secret  # a refresh is owed only if this token is still the current one
-            upstream = binding.translate_request(provider=provider, request=client, credential=credential)
+            try:
+                upstream = binding.translate_request(provider=provider, request=attempt.request, credential=credential)
+            except DialectError as exc:  # the request cannot be written in the upstream's dialect
+                error = exc.to_error()
+                return Tried(error, Verdict("fail", error))
             session, options = self.sessions.get(credential.proxy_url)
             sent = time.perf_counter()
+            deadline = asyncio.timeout(first_byte)
             try:
-                response = await session.request(
-                    upstream.method, upstream.url, data=upstream.body, headers=upstream.headers, **options
-                )
+                async with deadline:
+                    response = await session.request(
+                        upstream.method, upstream.url, data=upstream.body, headers=upstream.headers,
+                        timeout=connect, **options,
+                    )
             except UPSTREAM_ERRORS as exc:
-                error = ir.ErrorInfo(502, f"upstream unreachable ({exc.__class__.__name__})", kind="api_error")
-                self.pool.mark_failure(credential, model, Verdict("next", error), None)
-                return Outcome(error=error)
+                if deadline.expired():
+                    error = deadline_error(f"no response headers within {first_byte:g}s")
+                else:
+                    error = ir.ErrorInfo(502, f"upstream unreachable ({exc.__class__.__name__})", kind="api_error")
+                return Tried(error, Verdict("next", error))
             finally:
-                client.upstream_seconds += time.perf_counter() - sent
+                attempt.upstream_seconds += time.perf_counter() - sent
+            binding.observe_response(provider=provider, credential=credential, status=response.status,
+                                     headers=response.headers)
             if response.status < 300:
-                return await self._deliver(binding, credential, client, response, upstream.stream)
-            sent = time.perf_counter()
-            try:
-                body = await BodyReader(response).read_all(ERROR_BODY_LIMIT)
-            except UPSTREAM_ERRORS:
-                body = b""
-            finally:
-                response.release()
-                client.upstream_seconds += time.perf_counter() - sent
-            verdict = binding.classify_response(
-                provider=provider, status=response.status, headers=response.headers, body=body
-            )
-            error = verdict.error or ir.ErrorInfo(response.status, f"upstream answered {response.status}")
-            if verdict.disable:
-                self.accounts.disable(credential, verdict.disable)
-            if verdict.action == "refresh":
+                result = await deliver(attempt, response, upstream, self.config.streaming.keepalive_seconds)
+                if isinstance(result, ir.ErrorInfo):
+                    return self._classify(attempt, result.status, {}, result)
+                return result
+            body = await self._error_body(attempt, response)
+            tried = self._classify(attempt, response.status, response.headers, None, body)
+            if tried.verdict.action == "refresh":
                 refreshable = not refreshed and provider.refresh is not None and credential.kind == "oauth"
                 if refreshable and await self.accounts.refresh(provider, credential, used):
                     continue
-                verdict = Verdict("next", error, scope="credential", cooldown=verdict.cooldown)
-            if verdict.action == "fail":
-                return Outcome(error=error, final=True)
-            self.pool.mark_failure(credential, model, verdict, response.status)
-            return Outcome(error=error)
-        return Outcome(error=_internal())
+                verdict = Verdict("next", tried.error, scope="credential", cooldown=tried.verdict.cooldown,
+                                  disable=tried.verdict.disable)
+                if verdict.disable:
+                    self.accounts.disable(credential, verdict.disable)
+                return attrs.evolve(tried, verdict=verdict)
+            return tried
+        return Tried(_internal(), Verdict("next", _internal()))
+
+    async def _error_body(self, attempt: Attempt, response: aiohttp.ClientResponse) -> bytes:
+        sent = time.perf_counter()
+        try:
+            async with asyncio.timeout(attempt.timeouts.idle_seconds or None):
+                body = await BodyReader(response).read_all(ERROR_BODY_LIMIT)
+        except UPSTREAM_ERRORS:
+            body = b""
+        except BaseException:
+            response.close()  # cancelled: drop the connection rather than leave it half read
+            raise
+        finally:
+            attempt.upstream_seconds += time.perf_counter() - sent
+        response.release()
+        return body
+
+    def _classify(
+        self, attempt: Attempt, status: int, headers: Mapping[str, str], error: ir.ErrorInfo | None,
+        body: bytes | None = None,
+    ) -> Tried:
+        """Ask the provider what a failed answer means.
+
+        An in-stream error arrives decoded, hint included; the hook gets it
+        as ``error`` and, for implementations that read only ``body``, as
+        the dialect's error body too.
+        """
+        if body is None:
+            assert error is not None
+            body = jsonutil.dumps(attempt.upstream.error_body(error))
+            answered = None
+        else:
+            error = attempt.upstream.decode_error(status, body)
+            answered = status
+        verdict: Verdict = attempt.binding.classify_response(
+            provider=attempt.binding.provider, status=status, headers=headers, body=body, error=error
+        )
+        reported = verdict.error or error
+        if verdict.error is None:
+            verdict = attrs.evolve(verdict, error=reported)
+        if verdict.disable and verdict.action != "refresh":  # a refresh verdict disables only if refreshing fails
+            self.accounts.disable(attempt.credential, verdict.disable)
+        return Tried(reported, verdict, answered)
 
     async def refresh(self, binding: Binding, credential: Credential) -> bool:
         """Refresh a credential once, however many requests ask at the same time."""
         return await self.accounts.refresh(binding.provider, credential)
-
-    # -- delivering a successful answer ---------------------------------------
-
-    async def _deliver(
-        self,
-        binding: Binding,
-        credential: Credential,
-        client: ClientRequest,
-        response: aiohttp.ClientResponse,
-        upstream_stream: bool,
-    ) -> Outcome:
-        provider = binding.provider
-        reader = BodyReader(response)
-        passthrough = is_passthrough(provider, client)
-        if not upstream_stream:
-            sent = time.perf_counter()
-            try:
-                body = await reader.read_all()
-            except UPSTREAM_ERRORS as exc:
-                response.close()
-                return self._transient(credential, client, f"upstream body broke off ({exc.__class__.__name__})")
-            finally:
-                client.upstream_seconds += time.perf_counter() - sent
-            response.release()
-            return self._complete(provider.dialect, credential, client, body, passthrough)
-
-        if passthrough and client.stream:
-            decoder: Any = PassthroughDecoder(provider.dialect, client.upstream_model, client.model)
-        else:
-            decoder = get_dialect(provider.dialect).stream_decoder()
-        state = StreamState(client=client, provider=provider, credential=credential, decoder=decoder,
-                            passthrough=passthrough and client.stream)
-        pump = StreamPump(reader, state, binding.translate_chunk)
-        if not client.stream:
-            return await self._aggregate(pump, credential, client)
-
-        keepalive = self.config.streaming.keepalive_seconds
-        first: list[Any] = []
-        try:
-            while not first and not pump.done:
-                items = await pump.next_items(keepalive or None)
-                if items is None:
-                    break  # silent upstream: commit now so keep-alive frames can flow
-                first.extend(items)
-        except BaseException:
-            pump.close()
-            raise
-        error = first_error(first)
-        if error is not None:
-            pump.close()
-            verdict = binding.classify_response(
-                provider=provider, status=error.status, headers={}, body=jsonutil.dumps(
-                    get_dialect(provider.dialect).error_body(error))
-            )
-            self.pool.mark_failure(credential, client.upstream_model, verdict, error.status)
-            return Outcome(error=verdict.error or error, final=verdict.action == "fail")
-
-        self.pool.mark_success(credential, client.upstream_model)
-        dialect = get_dialect(client.dialect)
-        if state.passthrough:
-            writer = FrameWriter(None, client.dialect)
-        else:
-            encoder_request = attrs.evolve(client.decoded(), model=client.model)
-            writer = FrameWriter(dialect.stream_encoder(encoder_request, sse=client.sse), client.dialect)
-        # Committed: no retry will need the request body again, and a stream can live for minutes.
-        client.release_body()
-        body = client_stream(pump, writer, first, keepalive if client.sse else 0.0, dialect.keepalive_frame)
-        media_type = "text/event-stream" if client.sse else "application/json"
-        return Outcome(response=StreamingResponse(body, media_type=media_type, headers=SSE_HEADERS))
-
-    async def _aggregate(self, pump: StreamPump, credential: Credential, client: ClientRequest) -> Outcome:
-        """A non-stream client served from an upstream stream."""
-        collector = aggregate.Collector(client.model)
-        try:
-            while not pump.done:
-                for item in await pump.next_items(None) or []:
-                    collector.add(item)
-                if collector.error is not None or collector.stopped:
-                    break
-        finally:
-            pump.close()
-        if collector.error is not None and not collector.response.parts:
-            self.pool.mark_failure(credential, client.upstream_model, Verdict("next", collector.error),
-                                   collector.error.status)
-            return Outcome(error=collector.error)
-        self.pool.mark_success(credential, client.upstream_model)
-        result = collector.result()
-        result.model = client.model
-        body = jsonutil.dumps(get_dialect(client.dialect).encode_response(result))
-        return Outcome(response=Response(body, media_type="application/json"))
-
-    def _complete(
-        self, upstream_dialect: str, credential: Credential, client: ClientRequest, body: bytes, passthrough: bool
-    ) -> Outcome:
-        """A complete upstream JSON body → the client's response."""
-        if passthrough:
-            patch = model_patch(client.upstream_model, client.model)
-            self.pool.mark_success(credential, client.upstream_model)
-            return Outcome(response=Response(patch(body) if patch else body, media_type="application/json"))
-        try:
-            decoded = get_dialect(upstream_dialect).decode_response(jsonutil.loads(body))
-        except (ValueError, DialectError) as exc:
-            return self._transient(credential, client, f"unreadable upstream response ({exc.__class__.__name__})")
-        self.pool.mark_success(credential, client.upstream_model)
-        decoded.model = client.model
-        out = jsonutil.dumps(get_dialect(client.dialect).encode_response(decoded))
-        return Outcome(response=Response(out, media_type="application/json"))
-
-    def _transient(self, credential: Credential, client: ClientRequest, message: str) -> Outcome:
-        error = ir.ErrorInfo(502, message, kind="api_error")
-        self.pool.mark_failure(credential, client.upstream_model, Verdict("next", error), 502)
-        return Outcome(error=error)
 
     # -- background ------------------------------------------------------------
 
@@ -376,3 +345,10 @@ def model_not_found(client: ClientRequest) -> ir.ErrorInfo:
 
 def _internal() -> ir.ErrorInfo:
     return ir.ErrorInfo(502, "the upstream request failed", kind="api_error")
+
+
+def _with_overrides(provider: Provider, config: Config) -> Provider:
+    """The core's copy of ``provider`` with the config's ``upstream-urls`` and refresh lead applied."""
+    overrides = config.upstream_urls.get(provider.name, {})
+    lead = config.refresh_lead_seconds.get(provider.name, provider.refresh_lead)
+    return attrs.evolve(provider, urls={**provider.urls, **overrides}, refresh_lead=lead)

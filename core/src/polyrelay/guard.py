@@ -17,12 +17,14 @@ never as Starlette's plain text) when:
 CORS preflights are answered for ``cors-origins`` only.  An exception that
 escapes a route becomes a 500 in the client's dialect carrying a request id
 that the log line shares; after the response started, the connection is
-closed and the log says why.
+closed and the log says why, except that an event stream gets the dialect's
+terminal error event first, so its SDK raises instead of seeing a silent cut.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hmac
 import ipaddress
@@ -39,7 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polyrelay import ir
 from polyrelay.config import Config
-from polyrelay.gateway import error_response
+from polyrelay.dialects import dialect_for_path, get_dialect
+from polyrelay.responses import error_response
 
 log = logging.getLogger("polyrelay.guard")
 
@@ -51,22 +54,9 @@ SERVER_HEADER_BUFFER = 2 * MAX_HEADER_BYTES
 _PREFLIGHT_HEADERS = "authorization, content-type, x-api-key, x-goog-api-key, anthropic-version, anthropic-beta"
 
 
-def dialect_of(path: str, anthropic_version: bool) -> str:
-    """Which dialect a request speaks, from its path (and ``anthropic-version`` for ``/v1/models``)."""
-    if path.startswith("/v1/messages"):
-        return ir.ANTHROPIC
-    if path.startswith("/v1/chat"):
-        return ir.OPENAI_CHAT
-    if path.startswith("/v1/responses"):
-        return ir.OPENAI_RESPONSES
-    if path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path):
-        return ir.GEMINI
-    return ir.ANTHROPIC if anthropic_version else ir.OPENAI_CHAT
-
-
 def dialect_for(request: HTTPConnection) -> str:
-    """:func:`dialect_of` for a Starlette request."""
-    return dialect_of(request.url.path, "anthropic-version" in request.headers)
+    """Which dialect a request speaks: the one whose paths it uses, else by marker headers (``/v1/models``)."""
+    return dialect_for_path(request.url.path, request.headers).name
 
 
 def client_key(request: HTTPConnection) -> str | None:
@@ -218,11 +208,16 @@ class Guard:
         return f"addr:{peer.host if peer else '?'}"
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, dialect: str) -> None:
-        started = False
+        started = event_stream = finished = False
 
         async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+            nonlocal started, event_stream, finished
+            if message["type"] == "http.response.start":
+                started = True
+                event_stream = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                   for k, v in message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                finished = not message.get("more_body", False)
             await send(message)
 
         try:
@@ -232,7 +227,12 @@ class Guard:
             log.error("request %s (%s %s) failed: %s", request_id, scope["method"], scope["path"],
                       exc.__class__.__name__, exc_info=exc)
             if started:
-                return  # headers are out: the server ends the connection, the client sees a cut
+                if event_stream and not finished:  # the status is out: end the stream the dialect's way
+                    error = ir.ErrorInfo(500, f"internal error (request id {request_id})", code="internal_error")
+                    frame = get_dialect(dialect).passthrough_error_frame(error)
+                    with contextlib.suppress(OSError):
+                        await send({"type": "http.response.body", "body": frame, "more_body": False})
+                return
             response = refuse(dialect, 500, f"internal error (request id {request_id})", code="internal_error",
                               **{"x-request-id": request_id})
             await response(scope, _nothing, send)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pluggy
 
+from polyrelay import ir
 from polyrelay.accounts.flows import LoginFlow
 from polyrelay.config import Config
 from polyrelay.demo import DemoBackend
@@ -66,17 +67,19 @@ def config_credentials(config: Config, provider: Provider) -> list[Credential]:
 
 
 @hookspec(firstresult=True)
-def credential_from_file(data: dict[str, Any], path: Path) -> Credential | None:
+def credential_from_file(data: dict[str, Any], path: Path) -> Credential | list[Credential] | None:
     """Claim one auth-dir JSON file and turn it into a credential.
 
-    Called for every ``*.json`` file under ``auth-dir``, at start.  Look at
+    Called for every ``*.json`` file under ``auth-dir``, at start and
+    whenever one is added or changed while serving.  Look at
     ``data["type"]`` (CLIProxyAPI's field names); return a
     :class:`~polyrelay.types.Credential` (with ``path`` and ``data`` set, so
-    refreshed tokens can be written back) or ``None`` if the file is not
-    yours.  ``firstresult``: the first plugin to claim a file wins.  A file
-    of your type you cannot use raises
-    :class:`~polyrelay.authfiles.AuthFileError` saying why (a field path,
-    never a value).
+    refreshed tokens can be written back), a list of them (one file serving
+    several rotation members, such as a Google account's projects; give
+    each its own ``id``) or ``None`` if the file is not yours.  Raise
+    :class:`polyrelay.accounts.SkippedFile` (or
+    :class:`~polyrelay.authfiles.AuthFileError`, a field path, never a value)
+    for a file of yours that cannot be used.  ``firstresult``: the first plugin to claim a file wins.
     """
 
 
@@ -123,15 +126,32 @@ def translate_chunk(provider: Provider, stream: StreamState, data: bytes) -> lis
 
 @hookspec(firstresult=True)
 def classify_response(
-    provider: Provider, status: int, headers: Mapping[str, str], body: bytes
+    provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
 ) -> Verdict | None:
     """Decide what a non-success upstream answer means.
 
-    Called for every upstream answer with a status other than 2xx, only for
-    the implementation of the plugin that registered ``provider``.  Return a
+    Called for every upstream answer with a status other than 2xx, and for
+    a stream whose first item is an error, only for the implementation of
+    the plugin that registered ``provider``.  ``error`` is the answer
+    decoded by the upstream dialect's codec (for an in-stream error it is
+    the only faithful form: ``body`` is then that error re-encoded as the
+    dialect's error body).  Declare only the arguments you use.  Return a
     :class:`~polyrelay.types.Verdict` (cool down which scope for how long,
     refresh, or fail the request), or ``None`` for the core's default
     (Retry-After and the dialect's body hints, defaults per status class).
+    """
+
+
+@hookspec
+def observe_response(provider: Provider, credential: Credential, status: int, headers: Mapping[str, str]) -> None:
+    """Take note of what an upstream answer's headers say about a credential.
+
+    Called for every upstream answer, any status, before it is classified
+    or delivered, only for the implementation of the plugin that registered
+    ``provider``.  For bookkeeping the rest of the request does not depend
+    on: the usage windows a subscription backend reports on every answer,
+    kept on ``credential.quota`` (part of ``Pool.describe``).  Returns
+    nothing; keep it cheap, it runs on every attempt.
     """
 
 
@@ -149,7 +169,7 @@ def login_flows() -> list[LoginFlow]:
 
 
 @hookspec
-def register_commands(subparsers: argparse._SubParsersAction) -> None:
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add CLI subcommands (``polyrelay login <provider>`` and the like).
 
     Called once when the ``polyrelay`` command starts.  Add parsers with

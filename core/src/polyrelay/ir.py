@@ -40,7 +40,7 @@ STOP_REASONS = (
     "context_window_exceeded",
 )
 
-# Effort levels and their budgets (CLIProxyAPI's table, wire notes §4.6).
+# Effort levels and their budgets (CLIProxyAPI's table, internal/thinking in router-for-me/CLIProxyAPI).
 EFFORT_BUDGETS = {
     "none": 0,
     "auto": -1,

@@ -12,7 +12,10 @@ from collections.abc import Callable
 import attrs
 
 from polyrelay import ir, jsonutil, sse
-from polyrelay.dialects import get_dialect
+from polyrelay.dialects import Dialect, StreamDecoder
+
+#: Events that mean an answer has begun: after one, nothing can be retried.
+CONTENT_EVENTS = (ir.BlockStart, ir.BlockDelta, ir.MessageDelta, ir.MessageStop)
 
 
 @attrs.define(slots=True)
@@ -24,38 +27,21 @@ class RawFrame:
     terminal: bool = False
     #: Set when the frame is the upstream's in-stream error.
     error: ir.ErrorInfo | None = None
-
-
-def _is_terminal(dialect: str, event: sse.SSEEvent) -> tuple[bool, bool]:
-    """``(terminal, is_error)`` for one upstream event of ``dialect``."""
-    name, data = event.event, event.data
-    if dialect == ir.ANTHROPIC:
-        return name in ("message_stop", "error"), name == "error"
-    if dialect == ir.OPENAI_CHAT:
-        if data == "[DONE]":
-            return True, False
-        is_error = data.startswith('{"error"')
-        return is_error, is_error
-    if dialect == ir.OPENAI_RESPONSES:
-        kind = name or ""
-        return kind in ("response.completed", "response.incomplete", "response.failed", "error"), kind in (
-            "response.failed",
-            "error",
-        )
-    # Gemini: the chunk carrying finishReason is the last one.
-    if data.startswith('{"error"'):
-        return True, True
-    return '"finishReason"' in data, False
+    #: The frame carries the answer's content (not a preamble such as ``response.created``).
+    content: bool = True
 
 
 class PassthroughDecoder:
     """Splits upstream SSE into frames; notices the terminal one."""
 
-    def __init__(self, dialect: str, upstream_model: str, client_model: str) -> None:
+    def __init__(self, dialect: Dialect, upstream_model: str, client_model: str) -> None:
         self.dialect = dialect
         self.finished = False
         self._parser = sse.SSEParser()
         self._patch = model_patch(upstream_model, client_model)
+        # Until content starts, the codec reads along: it knows which frames are
+        # only a preamble, and reads an error's status and retry hint.
+        self._peek: StreamDecoder | None = dialect.stream_decoder()
 
     def feed(self, data: bytes) -> list[RawFrame]:
         """Complete frames in ``data`` (buffered across calls)."""
@@ -66,14 +52,45 @@ class PassthroughDecoder:
         return [self._frame(event) for event in self._parser.close()]
 
     def _frame(self, event: sse.SSEEvent) -> RawFrame:
-        terminal, is_error = _is_terminal(self.dialect, event)
+        terminal, is_error = self.dialect.frame_kind(event)
+        if not terminal and event.data and not _is_json_object(event.data):
+            # Garbage must not reach the client as if the upstream had said it.
+            self.finished = True
+            garbage = ir.ErrorInfo(502, "the upstream sent a malformed stream frame", kind="api_error")
+            return RawFrame(self.dialect.passthrough_error_frame(garbage), True, garbage)
         if terminal:
             self.finished = True
         raw = event.raw
         if self._patch is not None:
             raw = self._patch(raw)
-        error = get_dialect(self.dialect).decode_error(502, event.data.encode()) if is_error else None
-        return RawFrame(raw, terminal, error)
+        error: ir.ErrorInfo | None = None
+        content = True
+        if self._peek is not None:
+            events = self._peek.feed(event.raw)
+            error = next((e.error for e in events if isinstance(e, ir.StreamError)), None)
+            content = any(isinstance(e, CONTENT_EVENTS) for e in events)
+            if content or error is not None or terminal:
+                self._peek = None
+        if is_error and error is None:
+            error = self._error_of(event)
+        return RawFrame(raw, terminal, error, content)
+
+    def _error_of(self, event: sse.SSEEvent) -> ir.ErrorInfo:
+        """The error an upstream error frame carries, read as the codec reads it (status and hint)."""
+        codec = self.dialect
+        for item in codec.stream_decoder().feed(event.raw):
+            if isinstance(item, ir.StreamError):
+                return item.error
+        return codec.decode_error(502, event.data.encode())
+
+
+def _is_json_object(data: str) -> bool:
+    if not data.startswith("{"):
+        return False
+    try:
+        return isinstance(jsonutil.loads(data), dict)
+    except ValueError:
+        return False
 
 
 def _model_field(model: str, space: bool) -> bytes:
@@ -122,15 +139,3 @@ def patch_request_model(body: bytes, parsed_model: object, new_model: str) -> by
     if len(pattern.findall(body)) != 1:
         return None
     return pattern.sub(rb"\1" + jsonutil.dumps(new_model).replace(b"\\", b"\\\\"), body, count=1)
-
-
-def error_frame(dialect: str, error: ir.ErrorInfo) -> bytes:
-    """The terminal error frame for a pass-through stream of ``dialect``."""
-    body = get_dialect(dialect).error_body(error)
-    if dialect == ir.ANTHROPIC:
-        return sse.frame(jsonutil.dumps(body), "error")
-    if dialect == ir.OPENAI_RESPONSES:
-        inner = body.get("error", {}) if isinstance(body, dict) else {}
-        payload = {"type": "error", "code": inner.get("code"), "message": inner.get("message"), "param": None}
-        return sse.frame(jsonutil.dumps(payload), "error")
-    return sse.frame(jsonutil.dumps(body))

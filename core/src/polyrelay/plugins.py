@@ -16,14 +16,14 @@ Every hook call goes through pluggy, so ``pm.trace`` and
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import pluggy
 
-from polyrelay import defaults, hookspecs
+from polyrelay import defaults, hookspecs, ir
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
 
 if TYPE_CHECKING:
@@ -49,6 +49,23 @@ class PluginManager(pluggy.PluginManager):
         super().__init__("polyrelay")
         #: entry-point name → (distribution name, version)
         self.distributions: dict[str, tuple[str, str]] = {}
+        #: How many hook-call monitors are active (``add_hookcall_monitoring``, ``enable_tracing``).
+        self.monitors = 0
+
+    def add_hookcall_monitoring(
+        self,
+        before: Callable[[str, Sequence[pluggy.HookImpl], Mapping[str, object]], None],
+        after: Callable[[pluggy.Result[object], str, Sequence[pluggy.HookImpl], Mapping[str, object]], None],
+    ) -> Callable[[], None]:
+        """pluggy's monitoring; while any is active, bound per-provider calls go through pluggy too."""
+        undo = super().add_hookcall_monitoring(before, after)
+        self.monitors += 1
+
+        def undo_and_count() -> None:
+            undo()
+            self.monitors -= 1
+
+        return undo_and_count
 
 
 def _names(value: str | None) -> set[str] | None:
@@ -154,7 +171,17 @@ class ChunkTranslator(Protocol):
 class ResponseClassifier(Protocol):
     """``classify_response`` of one provider, the core's default behind it."""
 
-    def __call__(self, *, provider: Provider, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
+    def __call__(
+        self, *, provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
+    ) -> Verdict:
+        ...
+
+
+class ResponseObserver(Protocol):
+    """``observe_response`` of one provider (no default: most providers observe nothing)."""
+
+    def __call__(self, *, provider: Provider, credential: Credential, status: int,
+                 headers: Mapping[str, str]) -> Any:
         ...
 
 
@@ -162,23 +189,53 @@ class ResponseClassifier(Protocol):
 class Binding:
     """A provider with its own hook implementations resolved once.
 
-    Each field is a pluggy hook caller narrowed to two implementations: the
-    plugin's that registered the provider, then (``trylast``, and whenever
-    the plugin's returns ``None``) the core's default.  So a streamed chunk
-    never fans out over every installed plugin, and tracing still sees it.
+    Each field is a hook narrowed to two implementations: that of the plugin
+    which registered the provider, then (``trylast``, and whenever the
+    plugin's returns ``None``) the core's default.  So a streamed chunk never
+    fans out over every installed plugin.
     """
 
     provider: Provider
     translate_request: RequestTranslator
     translate_chunk: ChunkTranslator
     classify_response: ResponseClassifier
+    observe_response: ResponseObserver
 
 
-def _narrowed(pm: pluggy.PluginManager, hook: str, plugin: object) -> pluggy.HookCaller:
-    """``hook`` limited to ``plugin`` and the core's defaults."""
-    keep = {id(plugin), id(pm.get_plugin(DEFAULTS_NAME))}
-    others = [p for p in pm.get_plugins() if id(p) not in keep]
-    return pm.subset_hook_caller(hook, others)
+class NarrowedHook:
+    """One hook limited to one plugin and the core's defaults, with pluggy's ``firstresult`` semantics.
+
+    The calls are pluggy's own (a subset hook caller) whenever pluggy could
+    observe the difference: while a hook-call monitor or tracer is active, or
+    when an implementation is a wrapper.  Otherwise the two functions are
+    called directly: per stream chunk pluggy's dispatch costs several times
+    the call itself (see ``docs/hooks.md``).
+    """
+
+    __slots__ = ("_caller", "_direct", "_pm")
+
+    def __init__(self, pm: pluggy.PluginManager, hook: str, plugin: object) -> None:
+        keep = {id(plugin), id(pm.get_plugin(DEFAULTS_NAME))}
+        self._caller = pm.subset_hook_caller(hook, [p for p in pm.get_plugins() if id(p) not in keep])
+        impls = self._caller.get_hookimpls()
+        # Only our manager counts monitors; a plain pluggy one always gets pluggy's calls.
+        self._pm = pm if isinstance(pm, PluginManager) else None
+        plain = self._pm is not None and not any(i.hookwrapper or i.wrapper for i in impls)
+        # pluggy calls the stored list back to front (tryfirst first, trylast last).
+        self._direct = [(i.function, i.argnames, i.kwargnames) for i in reversed(impls)] if plain else None
+
+    def __call__(self, **kwargs: Any) -> Any:
+        direct = self._direct
+        if direct is None or self._pm is None or self._pm.monitors:
+            return self._caller(**kwargs)
+        for function, argnames, kwargnames in direct:
+            args = [kwargs[name] for name in argnames]
+            # Like pluggy, a parameter with a default gets the value when the caller passes one.
+            named = {name: kwargs[name] for name in kwargnames if name in kwargs}
+            result = function(*args, **named) if named else function(*args)
+            if result is not None:
+                return result
+        return None
 
 
 def bind(pm: pluggy.PluginManager, provider: Provider) -> Binding:
@@ -186,9 +243,10 @@ def bind(pm: pluggy.PluginManager, provider: Provider) -> Binding:
     plugin = provider.plugin
     return Binding(
         provider=provider,
-        translate_request=_narrowed(pm, "translate_request", plugin),
-        translate_chunk=_narrowed(pm, "translate_chunk", plugin),
-        classify_response=_narrowed(pm, "classify_response", plugin),
+        translate_request=NarrowedHook(pm, "translate_request", plugin),
+        translate_chunk=NarrowedHook(pm, "translate_chunk", plugin),
+        classify_response=NarrowedHook(pm, "classify_response", plugin),
+        observe_response=NarrowedHook(pm, "observe_response", plugin),
     )
 
 
@@ -221,8 +279,8 @@ def collect_providers(pm: pluggy.PluginManager, config: Config | None) -> list[P
                     f"provider {provider.name!r} registered by both {seen[provider.name]!r} and {plugin_name!r}"
                 )
             seen[provider.name] = plugin_name
-            provider.plugin = pm.get_plugin(plugin_name)
-            providers.append(provider)
+            # The core's own copy, tagged: the plugin's object is never changed.
+            providers.append(attrs.evolve(provider, plugin=pm.get_plugin(plugin_name)))
     return providers
 
 

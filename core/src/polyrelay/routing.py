@@ -57,8 +57,12 @@ class Router:
         return found
 
     def check_name(self, model: str) -> None:
-        """Raise :class:`InvalidModelName` unless ``model`` is served as it is or looks like a model name."""
-        if model in self._by_model or model in self.config.model_aliases:
+        """Raise :class:`InvalidModelName` unless ``model`` is served as it is or looks like a model name.
+
+        A name an alias matches (exactly or by pattern) is the operator's to route: its target, not
+        the client's text, is what travels on.
+        """
+        if model in self._by_model or self.config.resolve_alias(model) is not None:
             return
         problem = model_name_problem(model)
         if problem is not None:

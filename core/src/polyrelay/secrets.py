@@ -48,7 +48,6 @@ class Scrubber:
         self._lock = threading.Lock()
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
-        self._encoded: tuple[bytes, ...] = ()
 
     def register(self, secrets: Iterable[str | None]) -> None:
         """Add secret values to remove from now on (empty and tiny values are ignored)."""
@@ -60,8 +59,7 @@ class Scrubber:
             # Longest first, so a secret that contains another goes whole.
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._text = re.compile("|".join(re.escape(s) for s in ordered))
-            self._encoded = tuple(s.encode() for s in ordered)
-            self._bytes = re.compile(b"|".join(re.escape(s) for s in self._encoded))
+            self._bytes = re.compile(b"|".join(re.escape(s.encode()) for s in ordered))
 
     def secrets(self) -> frozenset[str]:
         """The registered values (for tests and diagnostics, never for output)."""
@@ -75,17 +73,10 @@ class Scrubber:
             text = shape.sub(lambda m: m.group(1) + MARK, text)
         return text
 
-    def scrub_bytes(self, data: bytes, shapes: bool = True) -> bytes:
-        """:meth:`scrub` for raw bytes (a relayed frame), without decoding them.
-
-        ``shapes=False`` removes only registered secrets: a cheap substring
-        test for the frames of a healthy stream.
-        """
-        pattern = self._bytes
-        if pattern is not None and any(s in data for s in self._encoded):
-            data = pattern.sub(MARK.encode(), data)
-        if not shapes:
-            return data
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """:meth:`scrub` for raw bytes (a relayed error frame), without decoding them."""
+        if self._bytes is not None:
+            data = self._bytes.sub(MARK.encode(), data)
         for shape in _SHAPES_BYTES:
             data = shape.sub(lambda m: m.group(1) + MARK.encode(), data)
         return data
@@ -109,9 +100,9 @@ def scrub(text: str) -> str:
     return _SCRUBBER.scrub(text)
 
 
-def scrub_bytes(data: bytes, shapes: bool = True) -> bytes:
+def scrub_bytes(data: bytes) -> bytes:
     """``data`` without any registered secret (see :meth:`Scrubber.scrub_bytes`)."""
-    return _SCRUBBER.scrub_bytes(data, shapes)
+    return _SCRUBBER.scrub_bytes(data)
 
 
 def scrub_error(error: ir.ErrorInfo) -> ir.ErrorInfo:

@@ -83,7 +83,7 @@ def base_url(config: Config, host: str) -> str:
 async def run(
     config: Config,
     pm: pluggy.PluginManager,
-    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     ready: Callable[[list[str]], None] | None = None,
     app: App | None = None,
 ) -> None:
@@ -106,7 +106,7 @@ async def run(
     throttle_accept_errors(asyncio.get_running_loop())
     log.info(
         "polyrelay serving on %s with %d provider(s), %d credential(s) (Ctrl+C to stop)",
-        base_url(config, host), len(app.gateway.bindings), len(app.gateway.pool),
+        base_url(config, host), len(app.gateway.live_providers()), len(app.gateway.pool),
     )
     if ready is not None:
         ready(hconfig.bind)

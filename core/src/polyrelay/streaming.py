@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 
 from polyrelay import ir, secrets
-from polyrelay.dialects import StreamEncoder
-from polyrelay.passthrough import RawFrame, error_frame
+from polyrelay.dialects import Dialect, StreamEncoder
+from polyrelay.passthrough import CONTENT_EVENTS, RawFrame
 from polyrelay.types import StreamItem, StreamState
 from polyrelay.upstream import BodyReader
 
@@ -32,67 +33,111 @@ def cut_error(detail: str) -> ir.ErrorInfo:
     return ir.ErrorInfo(status=502, message=f"upstream stream ended early: {detail}", kind="api_error")
 
 
+def deadline_error(detail: str) -> ir.ErrorInfo:
+    """The error reported when an upstream deadline passes."""
+    return ir.ErrorInfo(status=504, message=f"upstream timed out: {detail}", kind="timeout")
+
+
 class StreamPump:
-    """Reads one upstream stream and turns it into client items."""
+    """Reads one upstream stream and turns it into client items.
+
+    ``idle`` bounds the time between complete frames (a drip that never
+    completes one is idle), ``total_at`` (a ``time.monotonic()`` instant) the
+    whole stream.  Either ends the stream with a timeout
+    :class:`ir.StreamError`.
+    """
 
     def __init__(
         self,
         reader: BodyReader,
         state: StreamState,
         translate: Callable[..., list[StreamItem]],
+        idle: float | None = None,
+        total_at: float | None = None,
     ) -> None:
         self.reader = reader
         self.state = state
         self._translate = translate
+        self._idle = idle
+        self._total_at = total_at
+        self._progress = time.monotonic()
         self.done = False
 
-    async def next_items(self, timeout: float | None) -> list[StreamItem] | None:
-        """Items from the next upstream chunk; ``None`` if ``timeout`` passed first.
+    def _deadline(self, now: float) -> tuple[float | None, str]:
+        """Seconds left before a deadline, and what passing it means."""
+        left, why = None, ""
+        if self._idle is not None:
+            left, why = self._progress + self._idle - now, f"no complete frame for {self._idle:g}s"
+        if self._total_at is not None and (left is None or self._total_at - now < left):
+            left, why = self._total_at - now, "the answer took longer than its total deadline"
+        return left, why
+
+    async def next_items(self, tick: float | None) -> list[StreamItem] | None:
+        """Items from the next upstream chunk; ``None`` if the keep-alive ``tick`` passed first.
 
         At the end of the body, the decoder is flushed, and a stream that
         ended without its terminal event gets a :class:`ir.StreamError`.
         A timeout cancels the read itself: aiohttp consumes nothing until
         ``readany`` returns, so no bytes are lost, and no task is spawned
-        per chunk.
+        per chunk.  Only the expiry of this call's own timer is a tick or a
+        deadline: a ``TimeoutError`` from inside the read is a broken
+        upstream, which ends the stream (never a loop of keep-alives).
         """
+        left, why = self._deadline(time.monotonic())
+        wait = tick if left is None else max(0.0, left if tick is None else min(tick, left))
+        timer = asyncio.timeout(wait)
         try:
-            async with asyncio.timeout(timeout):
+            async with timer:
                 data = await self.reader.read_chunk()
-        except TimeoutError:
+        except TimeoutError as exc:
+            if not timer.expired():
+                return self._cut(exc)
+            if left is not None and (tick is None or left <= tick):
+                self.done = True
+                return [ir.StreamError(deadline_error(why))]
             return None
         except UPSTREAM_ERRORS as exc:
-            self.done = True
-            return [ir.StreamError(cut_error(exc.__class__.__name__))]
+            return self._cut(exc)
         if data:
             state = self.state
-            return self._translate(provider=state.provider, stream=state, data=data)
+            items = self._translate(provider=state.provider, stream=state, data=data)
+            if items or b"\n\n" in data or b"\r\n\r\n" in data:
+                self._progress = time.monotonic()
+            return items
         self.done = True
-        items: list[StreamItem] = list(self.state.decoder.close())
+        items = list(self.state.decoder.close())
         if not self.state.decoder.finished:
             items.append(ir.StreamError(cut_error("the upstream closed the connection before its final event")))
         return items
+
+    def _cut(self, exc: BaseException) -> list[StreamItem]:
+        self.done = True
+        return [ir.StreamError(cut_error(exc.__class__.__name__))]
 
     def close(self) -> None:
         """Stop reading and drop the upstream connection (idempotent)."""
         self.reader.response.close()
 
 
-def first_error(items: list[StreamItem]) -> ir.ErrorInfo | None:
-    """The error among the first items, if the stream failed before any content."""
+def opening(items: list[StreamItem]) -> ir.ErrorInfo | bool:
+    """How a stream opens: an error before any content, True once content began, False if not yet known."""
     for item in items:
         if isinstance(item, ir.StreamError):
             return item.error
         if isinstance(item, RawFrame):
-            return item.error
-        if isinstance(item, (ir.BlockStart, ir.BlockDelta, ir.MessageDelta, ir.MessageStop)):
-            return None
-    return None
+            if item.error is not None:
+                return item.error
+            if item.content:
+                return True
+        elif isinstance(item, CONTENT_EVENTS):
+            return True
+    return False
 
 
 class FrameWriter:
     """Encodes items into client bytes: codec frames or pass-through frames."""
 
-    def __init__(self, encoder: StreamEncoder | None, client_dialect: str) -> None:
+    def __init__(self, encoder: StreamEncoder | None, client_dialect: Dialect) -> None:
         self.encoder = encoder
         self.client_dialect = client_dialect
         self.terminated = False
@@ -106,13 +151,14 @@ class FrameWriter:
             if isinstance(item, ir.StreamError):
                 item = ir.StreamError(secrets.scrub_error(item.error))  # upstream text may quote a key
             if isinstance(item, RawFrame):
-                out.append(secrets.scrub_bytes(item.data, shapes=item.error is not None))
+                # An upstream's error frame may quote a key; content frames are the model's answer, untouched.
+                out.append(secrets.scrub_bytes(item.data) if item.error is not None else item.data)
                 self.terminated = item.terminal
             elif self.encoder is not None:
                 out.append(self.encoder.encode(item))
                 self.terminated = isinstance(item, (ir.MessageStop, ir.StreamError))
             elif isinstance(item, ir.StreamError):
-                out.append(error_frame(self.client_dialect, item.error))
+                out.append(self.client_dialect.passthrough_error_frame(item.error))
                 self.terminated = True
         return b"".join(out)
 

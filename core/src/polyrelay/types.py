@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
@@ -18,7 +18,8 @@ from polyrelay import ir
 if TYPE_CHECKING:
     import aiohttp
 
-    from polyrelay.dialects.base import StreamDecoder
+    from polyrelay.dialects.base import Dialect, StreamDecoder
+    from polyrelay.passthrough import PassthroughDecoder
 
 
 @attrs.define
@@ -74,6 +75,9 @@ class Credential:
     disabled: bool = False
     #: Why it is disabled (kept in the auth file as ``disabled_reason``).
     disabled_reason: str = ""
+    #: What the upstream last said about this account's usage windows (``observe_response``); in
+    #: ``Pool.describe``, not persisted.
+    quota: dict[str, Any] = attrs.field(factory=dict)
     path: Path | None = None
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -86,6 +90,15 @@ class Credential:
         """Every secret value this credential holds (for log redaction)."""
         return [s for s in (self.secret, self.refresh_token) if s]
 
+    def record_disabled(self, reason: str) -> None:
+        """Keep the disabled state in ``data`` (CLIProxyAPI's ``disabled``, and ``disabled_reason``).
+
+        A credential that shares its file with others (one project of a
+        login) overrides this to record only itself.
+        """
+        self.data["disabled"] = True
+        self.data["disabled_reason"] = reason
+
 
 @attrs.define
 class UpstreamRequest:
@@ -96,6 +109,13 @@ class UpstreamRequest:
     headers: dict[str, str] = attrs.field(factory=dict, repr=False)
     method: str = "POST"
     stream: bool = False
+    #: State for this attempt's stream: the core copies it into ``StreamState.extra``
+    #: (a provider that rewrote names on the way up finds its map there on the way back).
+    context: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    #: For upstreams that wrap their dialect's answer in an envelope: applied to a
+    #: complete success body and to every SSE ``data:`` payload before a codec or a
+    #: pass-through client sees it (see :mod:`polyrelay.unwrap`).  None: no envelope.
+    unwrap: Callable[[bytes], bytes] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define
@@ -106,26 +126,39 @@ class Verdict:
     and try another credential); ``"refresh"`` (refresh this credential once
     and retry it); ``"fail"`` (a request fault: return the error, cool
     nothing).  ``cooldown`` None means the core's default for the status.
+    ``repeat_cooldown``: used instead of ``cooldown`` when the same scope
+    fails the same way within ``repeat_window`` seconds of its last
+    cooldown ending (a quota spent again right after its window reset means
+    a longer window is spent).
     ``disable`` takes the credential out of rotation until a user acts
-    (a revoked subscription, an ineligible project).
+    (a revoked subscription, an ineligible project); on a ``"refresh"``
+    verdict it applies only when the credential cannot be refreshed (an
+    API key) or is refused again after a refresh.
     """
 
     action: Literal["ok", "next", "refresh", "fail"]
     error: ir.ErrorInfo | None = None
     scope: Literal["model", "credential"] = "model"
     cooldown: float | None = None
+    repeat_cooldown: float | None = None
+    repeat_window: float = 0.0
     #: Shown as the cooldown's reason (default: the error's kind).
     reason: str = ""
     #: Disable the credential for good with this reason (persisted in its auth file).
     disable: str = ""
 
 
-@attrs.define
+@attrs.frozen
 class ClientRequest:
-    """A client's request as the core parsed it; handed to ``translate_request``."""
+    """A client's request as the core parsed it; handed to ``translate_request``.
+
+    Frozen: plugins and the core share it.  Each attempt gets its own copy
+    (:meth:`for_attempt`) carrying the routed ``upstream_model``; the copies
+    share one decode memo, so the body is decoded once per request.
+    """
 
     dialect: str  # the client's dialect
-    body: bytes  # raw body as received
+    body: bytes = attrs.field(repr=False)  # raw body as received
     json: dict[str, Any] = attrs.field(repr=False)
     model: str  # what the client asked for
     upstream_model: str = ""  # after routing
@@ -134,25 +167,33 @@ class ClientRequest:
     query: Mapping[str, str] = attrs.field(factory=dict)
     # Gemini clients choose SSE or a streamed JSON array by ``alt=sse``.
     sse: bool = True
-    #: Time spent waiting on upstreams for this request (for the overhead header).
-    upstream_seconds: float = attrs.field(default=0.0, init=False)
-    _ir: ir.Request | None = attrs.field(default=None, init=False, repr=False)
+    _memo: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    #: The client's dialect object, resolved once from ``dialect``.
+    codec: Dialect = attrs.field(init=False, repr=False, eq=False)
 
-    def release_body(self) -> None:
-        """Drop the raw and parsed body once no further attempt can need them."""
-        self.body = b""
-        self.json = {}
+    @codec.default
+    def _codec(self) -> Dialect:
+        from polyrelay.dialects import get_dialect  # the codecs import this module
+
+        return get_dialect(self.dialect)
+
+    def for_attempt(self, upstream_model: str) -> ClientRequest:
+        """This request as one attempt sends it: routed to ``upstream_model``."""
+        return attrs.evolve(self, upstream_model=upstream_model)
+
+    def without_body(self) -> ClientRequest:
+        """A copy that no longer holds the raw and parsed body (a committed stream can live for minutes)."""
+        return attrs.evolve(self, body=b"", json={})
 
     def decoded(self) -> ir.Request:
-        """The request in the internal representation (decoded once)."""
-        if self._ir is None:
-            from polyrelay.dialects import get_dialect
-
-            request = get_dialect(self.dialect).decode_request(self.json)
+        """The request in the internal representation (decoded once per request)."""
+        request: ir.Request | None = self._memo.get("ir")
+        if request is None:
+            request = self.codec.decode_request(self.json)
             request.model = self.model
             request.stream = self.stream
-            self._ir = request
-        return self._ir
+            self._memo["ir"] = request
+        return request
 
 
 @attrs.define
@@ -162,7 +203,7 @@ class StreamState:
     client: ClientRequest
     provider: Provider
     credential: Credential
-    decoder: StreamDecoder
+    decoder: StreamDecoder | PassthroughDecoder
     #: True when upstream frames are forwarded to the client unchanged.
     passthrough: bool
     #: Free for a provider's own per-stream state.
@@ -215,7 +256,13 @@ class Provider:
         return self.urls[name].rstrip("/")
 
 
-StreamItem = Any  # ir.Event or polyrelay.passthrough.RawFrame
+if TYPE_CHECKING:
+    from polyrelay.passthrough import RawFrame
+
+#: What ``translate_chunk`` returns: internal events, or on a pass-through stream raw frames.  A
+#: string so that this module need not import the pass-through module (which imports the codecs,
+#: which import this module); type checkers read it as the union it names.
+StreamItem: TypeAlias = "ir.Event | RawFrame"
 
 __all__ = [
     "ClientRequest",

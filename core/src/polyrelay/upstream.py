@@ -85,14 +85,15 @@ class BodyReader:
             data = await self.response.content.readany()
             if not data:
                 if self._decoder is not None:
-                    tail, self._decoder = self._decoder.flush(), None
+                    tail: bytes = self._decoder.flush()
+                    self._decoder = None
                     return tail
                 return b""
             if not self._sniffed:
                 self._pick_decoder(data)
             if self._decoder is None:
                 return data
-            out = self._decoder.decompress(data)
+            out: bytes = self._decoder.decompress(data)
             if out:
                 return out
 

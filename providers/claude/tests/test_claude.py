@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from polyrelay import ir, jsonutil
 from polyrelay.sse import SSEParser
@@ -32,10 +33,10 @@ claude_config = partial(api_key_config, "claude-api-key")
 
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def anthropic() -> AsyncIterator[AnthropicSimulator]:
     """A simulator accepting both test keys."""
-    async with AnthropicSimulator(keys=set(KEYS)) as simulator:
+    async with AnthropicSimulator(keys=KEYS) as simulator:
         yield simulator
 
 
@@ -47,10 +48,7 @@ class TestClaudeProvider(ProviderConformance):
     model = MODEL
     expected_text = "Hello from the Claude simulator."
 
-    @pytest.fixture
-    async def simulator(self) -> AsyncIterator[AnthropicSimulator]:
-        async with AnthropicSimulator(keys=set(KEYS)) as simulator:
-            yield simulator
+    simulator_fixture = "anthropic"
 
     def config_text(self, simulator: AnthropicSimulator) -> str:
         return claude_config(*((key, simulator.api_base) for key in KEYS))
@@ -100,10 +98,10 @@ VERSION = {"anthropic-version": "2023-06-01"}
 ], ids=["no-key", "wrong-key", "no-version", "extra-field", "no-max-tokens", "system-role", "empty-text",
         "budget-over-max", "temperature-with-thinking", "unanswered-tool-use", "stray-tool-result", "bad-tool-id"])
 async def test_simulator_rejects_what_anthropic_rejects(
-    anthropic: AnthropicSimulator, http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any],
+    anthropic: AnthropicSimulator, polyrelay_http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any],
     status: int, kind: str, words: str,
 ) -> None:
-    async with http.post(f"{anthropic.api_base}/v1/messages", json=body, headers=headers) as response:
+    async with polyrelay_http.post(f"{anthropic.api_base}/v1/messages", json=body, headers=headers) as response:
         answer = await response.json()
         assert response.headers.get("request-id", "").startswith("req_")
     assert response.status == status
@@ -112,10 +110,10 @@ async def test_simulator_rejects_what_anthropic_rejects(
     assert answer["request_id"].startswith("req_")
 
 
-async def test_simulator_streams_the_documented_event_sequence(anthropic, http):
+async def test_simulator_streams_the_documented_event_sequence(anthropic, polyrelay_http):
     body = {**GOOD, "max_tokens": 4096, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 1024}}
     headers = {**VERSION, "x-api-key": KEYS[1]}
-    async with http.post(f"{anthropic.api_base}/v1/messages", json=body, headers=headers) as response:
+    async with polyrelay_http.post(f"{anthropic.api_base}/v1/messages", json=body, headers=headers) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = SSEParser().feed(await response.read())
     names = [e.event for e in events]
@@ -132,12 +130,12 @@ async def test_simulator_streams_the_documented_event_sequence(anthropic, http):
 # -- through the gateway --------------------------------------------------------------------------
 
 
-async def test_anthropic_clients_get_the_upstream_stream_byte_for_byte(anthropic, http):
+async def test_anthropic_clients_get_the_upstream_stream_byte_for_byte(anthropic, polyrelay_http):
     """Pass-through: thinking, its signature and the ping reach Claude Code untouched, betas included."""
     body = {**GOOD, "max_tokens": 4096, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 2048}}
     headers = {**VERSION, "anthropic-beta": "interleaved-thinking-2025-05-14"}
     async with run_gateway(claude_config((KEYS[0], anthropic.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/messages", json=body, headers=headers) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/messages", json=body, headers=headers) as response:
         raw = await response.read()
     assert response.status == 200
     thinking = [anthropic.thinking_text[:10], anthropic.thinking_text[10:]]
@@ -154,12 +152,12 @@ async def test_anthropic_clients_get_the_upstream_stream_byte_for_byte(anthropic
     assert jsonutil.loads(sent.body) == body
 
 
-async def test_openai_reasoning_becomes_valid_anthropic_thinking(anthropic, http):
+async def test_openai_reasoning_becomes_valid_anthropic_thinking(anthropic, polyrelay_http):
     """The codec must send max_tokens above the thinking budget, or Anthropic answers 400."""
     body = {"model": MODEL, "reasoning_effort": "high", "stream": True,
             "messages": [{"role": "user", "content": "Say hello."}]}
     async with run_gateway(claude_config((KEYS[0], anthropic.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
         raw = await response.read()
     assert response.status == 200, raw
     sent = anthropic.requests[-1].json()
@@ -170,13 +168,13 @@ async def test_openai_reasoning_becomes_valid_anthropic_thinking(anthropic, http
     assert "".join(d.get("content") or "" for d in deltas) == anthropic.reply_text
 
 
-async def test_retry_after_cools_both_keys_then_429_with_retry_after(anthropic, http):
+async def test_retry_after_cools_both_keys_then_429_with_retry_after(anthropic, polyrelay_http):
     config = claude_config(*((key, anthropic.api_base) for key in KEYS), extra="request-retry: 0")
     async with run_gateway(config) as gateway:
         anthropic.push(rate_limit_reply(retry_after=42), rate_limit_reply(retry_after=42))
-        first = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+        first = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
         assert len(anthropic.requests) == 2
-        second = await ask(http, gateway.url, ir.ANTHROPIC, MODEL)
+        second = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL)
         pool = gateway.gateway.pool
         waits = [pool.cooling_until(c, MODEL) for c in pool]
     assert first.status == 429 and 40 <= int(first.headers["retry-after"]) <= 42
@@ -188,36 +186,37 @@ async def test_retry_after_cools_both_keys_then_429_with_retry_after(anthropic, 
     assert len(waits) == 2 and all(w > 0 for w in waits)
 
 
-async def test_overloaded_529_moves_to_the_other_key(anthropic, http):
+async def test_overloaded_529_moves_to_the_other_key(anthropic, polyrelay_http):
     async with run_gateway(claude_config(*((key, anthropic.api_base) for key in KEYS))) as gateway:
         anthropic.push(overloaded_reply())
-        answer = await ask(http, gateway.url, ir.ANTHROPIC, MODEL, stream=True)
+        answer = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL, stream=True)
     assert answer.status == 200 and answer.terminal
     assert [r.headers["x-api-key"] for r in anthropic.requests] in (KEYS, KEYS[::-1])
 
 
-async def test_each_key_uses_its_own_base_url(http):
+async def test_each_key_uses_its_own_base_url(polyrelay_http):
     async with AnthropicSimulator(keys={KEYS[0]}) as one, AnthropicSimulator(keys={KEYS[1]}) as two:
         config = claude_config((KEYS[0], one.api_base), (KEYS[1], two.api_base))
         async with run_gateway(config) as gateway:
-            answers = [await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL) for _ in range(4)]
+            answers = [await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL) for _ in range(4)]
     assert [a.status for a in answers] == [200] * 4
     assert len(one.requests) == len(two.requests) == 2
 
 
-async def test_no_keys_means_no_claude_models(http):
+async def test_no_keys_means_no_claude_models(polyrelay_http):
     """A provider without credentials would only list models it cannot serve."""
-    async with run_gateway("claude-api-key: []\n") as gateway, http.get(f"{gateway.url}/v1/models") as response:
+    async with run_gateway("claude-api-key: []\n") as gateway, \
+            polyrelay_http.get(f"{gateway.url}/v1/models") as response:
         ids = [m["id"] for m in (await response.json())["data"]]
     assert MODEL not in ids
 
 
 @pytest.mark.parametrize("dialect", [ir.OPENAI_CHAT, ir.OPENAI_RESPONSES, ir.GEMINI])
-async def test_tool_history_from_any_dialect_is_valid_anthropic(anthropic, http, dialect):
+async def test_tool_history_from_any_dialect_is_valid_anthropic(anthropic, polyrelay_http, dialect):
     """Call ids are rewritten to Anthropic's pattern (or made up, for Gemini) and results stay paired."""
     path, headers, body = tool_round_trip(dialect, MODEL)
     async with run_gateway(claude_config((KEYS[0], anthropic.api_base))) as gateway, \
-            http.post(gateway.url + path, json=body, headers=headers) as response:
+            polyrelay_http.post(gateway.url + path, json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == 200, answer
     sent = anthropic.requests[0].json()["messages"]

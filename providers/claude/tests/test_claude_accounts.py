@@ -388,3 +388,15 @@ def test_credentials_command_shows_a_disabled_account_and_why(tmp_path):
     (line,) = [line for line in result.stdout.splitlines() if "gone@example.com" in line]
     assert "disabled (refresh rejected: invalid_grant: Refresh token revoked)" in line
     assert "sk-ant-oat01-x" not in result.stdout
+
+
+async def test_count_tokens_for_a_key_and_from_another_dialect(tmp_path):
+    key = "sk-ant-api03-count-key-000000000000"
+    async with AnthropicSimulator(keys={key}) as claude:
+        config = f"claude-api-key:\n  - api-key: {key}\n    base-url: {claude.base_url}\n"
+        async with run_gateway(config) as gw, aiohttp.ClientSession() as http, \
+                http.post(f"{gw.url}/v1/responses/input_tokens", json={"model": MODEL, "input": "count me"}) as r:
+            assert await r.json() == {"object": "response.input_tokens", "input_tokens": 4321}
+    (sent,) = [r for r in claude.requests if r.path.endswith("/count_tokens")]
+    assert sent.headers["x-api-key"] == key and "authorization" not in sent.headers
+    assert sent.json()["messages"][0]["role"] == "user" and "max_tokens" not in sent.json()

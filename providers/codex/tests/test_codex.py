@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from polyrelay import ir, jsonutil
 from polyrelay.sse import SSEParser
@@ -33,10 +34,10 @@ codex_config = partial(api_key_config, "codex-api-key")
 
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def openai() -> AsyncIterator[ResponsesSimulator]:
     """A simulator accepting both test keys and serving the provider's models."""
-    async with ResponsesSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
+    async with ResponsesSimulator(keys=KEYS, models=MODELS) as simulator:
         yield simulator
 
 
@@ -48,10 +49,7 @@ class TestCodexProvider(ProviderConformance):
     model = MODEL
     expected_text = "Hello from the Responses simulator."
 
-    @pytest.fixture
-    async def simulator(self) -> AsyncIterator[ResponsesSimulator]:
-        async with ResponsesSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
-            yield simulator
+    simulator_fixture = "openai"
 
     def config_text(self, simulator: ResponsesSimulator) -> str:
         return codex_config(*((key, simulator.api_base) for key in KEYS))
@@ -88,10 +86,10 @@ GOOD = {"model": MODEL, "input": "hi"}
 ], ids=["no-key", "wrong-key", "no-model", "unknown-model", "unknown-parameter", "bad-input", "temperature",
         "effort-not-supported", "orphan-call-output", "bad-tool-name"])
 async def test_simulator_rejects_what_openai_rejects(
-    openai: ResponsesSimulator, http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any],
+    openai: ResponsesSimulator, polyrelay_http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any],
     status: int, code: str | None, words: str,
 ) -> None:
-    async with http.post(f"{openai.api_base}/responses", json=body, headers=headers) as response:
+    async with polyrelay_http.post(f"{openai.api_base}/responses", json=body, headers=headers) as response:
         answer = await response.json()
         assert response.headers["x-request-id"].startswith("req_")
     assert response.status == status
@@ -100,10 +98,10 @@ async def test_simulator_rejects_what_openai_rejects(
     assert KEYS[0] not in answer["error"]["message"]
 
 
-async def test_simulator_streams_the_full_event_sequence(openai, http):
+async def test_simulator_streams_the_full_event_sequence(openai, polyrelay_http):
     body = {**GOOD, "stream": True, "reasoning": {"effort": "low", "summary": "auto"},
             "include": ["reasoning.encrypted_content"]}
-    async with http.post(f"{openai.api_base}/responses", json=body,
+    async with polyrelay_http.post(f"{openai.api_base}/responses", json=body,
                          headers={"authorization": f"Bearer {KEYS[1]}"}) as response:
         events = SSEParser().feed(await response.read())
     payloads = [jsonutil.loads(e.data) for e in events]
@@ -127,12 +125,12 @@ async def test_simulator_streams_the_full_event_sequence(openai, http):
 # -- through the gateway -----------------------------------------------------------------------------
 
 
-async def test_responses_clients_get_the_upstream_events_unchanged(openai, http):
+async def test_responses_clients_get_the_upstream_events_unchanged(openai, polyrelay_http):
     """Pass-through (Codex CLI's case): sequence numbers, reasoning and encrypted content survive."""
     body = {**GOOD, "stream": True, "store": False, "reasoning": {"effort": "high", "summary": "detailed"},
             "include": ["reasoning.encrypted_content"]}
     async with run_gateway(codex_config((KEYS[0], openai.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/responses", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/responses", json=body) as response:
         raw = await response.read()
     assert response.status == 200
     payloads = [jsonutil.loads(e.data) for e in SSEParser().feed(raw)]
@@ -143,11 +141,12 @@ async def test_responses_clients_get_the_upstream_events_unchanged(openai, http)
     assert jsonutil.loads(sent.body) == body
 
 
-async def test_anthropic_thinking_gets_the_reasoning_summary(openai, http):
+async def test_anthropic_thinking_gets_the_reasoning_summary(openai, polyrelay_http):
     body = {"model": MODEL, "max_tokens": 4096, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 2048},
             "messages": [{"role": "user", "content": "Say hello."}]}
     async with run_gateway(codex_config((KEYS[0], openai.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}) as r:
+            polyrelay_http.post(f"{gateway.url}/v1/messages", json=body,
+                    headers={"anthropic-version": "2023-06-01"}) as r:
         raw = await r.read()
     assert r.status == 200, raw
     sent = openai.requests[0].json()
@@ -161,14 +160,14 @@ async def test_anthropic_thinking_gets_the_reasoning_summary(openai, http):
     assert "".join(d.get("text", "") for d in deltas) == openai.reply_text
 
 
-async def test_try_again_in_message_sets_a_short_cooldown_then_429(openai, http):
+async def test_try_again_in_message_sets_a_short_cooldown_then_429(openai, polyrelay_http):
     config = codex_config(*((key, openai.api_base) for key in KEYS), extra="request-retry: 0")
     async with run_gateway(config) as gateway:
         openai.push(rate_limit_reply(seconds=2.5), rate_limit_reply(seconds=2.5))
-        answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
         pool = gateway.gateway.pool
         left = [pool.cooling_until(c, MODEL) - time.time() for c in pool]
-        again = await ask(http, gateway.url, ir.ANTHROPIC, MODEL)
+        again = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL)
     assert answer.status == 429 and 2 <= int(answer.headers["retry-after"]) <= 3
     assert answer.body["error"]["code"] == "rate_limit_exceeded"
     assert all(0 < s <= 2.5 for s in left), left
@@ -176,33 +175,33 @@ async def test_try_again_in_message_sets_a_short_cooldown_then_429(openai, http)
     assert len(openai.requests) == 2, "while every key cools the gateway answers without asking OpenAI"
 
 
-async def test_retry_after_header_wins_over_the_message(openai, http):
+async def test_retry_after_header_wins_over_the_message(openai, polyrelay_http):
     config = codex_config(*((key, openai.api_base) for key in KEYS), extra="request-retry: 0")
     async with run_gateway(config) as gateway:
         openai.push(rate_limit_reply(seconds=1, retry_after=20))
-        answer = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
         pool = gateway.gateway.pool
         left = sorted(pool.cooling_until(c, MODEL) - time.time() for c in pool)
     assert answer.status == 200
     assert left[0] <= 0 and 18 < left[1] <= 20
 
 
-async def test_short_hints_are_waited_out_when_retries_are_allowed(openai, http):
+async def test_short_hints_are_waited_out_when_retries_are_allowed(openai, polyrelay_http):
     config = codex_config(*((key, openai.api_base) for key in KEYS), extra="request-retry: 1")
     async with run_gateway(config) as gateway:
         openai.push(rate_limit_reply(seconds=0.3), rate_limit_reply(seconds=0.3))
         started = time.monotonic()
-        answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
     assert answer.status == 200 and answer.terminal
     assert len(openai.requests) == 3 and time.monotonic() - started >= 0.2
 
 
-async def test_insufficient_quota_retires_the_key_for_every_model(openai, http):
+async def test_insufficient_quota_retires_the_key_for_every_model(openai, polyrelay_http):
     config = codex_config(*((key, openai.api_base) for key in KEYS), extra="routing:\n  strategy: fill-first")
     async with run_gateway(config) as gateway:
         openai.push(insufficient_quota_reply())
-        first = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL)
-        second = await ask(http, gateway.url, ir.OPENAI_CHAT, "gpt-5-codex")
+        first = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL)
+        second = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, "gpt-5-codex")
         spent = gateway.gateway.pool.get("codex#0")
         other_model_wait = gateway.gateway.pool.cooling_until(spent, "gpt-5-mini") - time.time()
     assert first.status == second.status == 200
@@ -210,21 +209,21 @@ async def test_insufficient_quota_retires_the_key_for_every_model(openai, http):
     assert other_model_wait > 600, "a spent account is spent for every model"
 
 
-async def test_each_key_uses_its_own_base_url(http):
+async def test_each_key_uses_its_own_base_url(polyrelay_http):
     async with ResponsesSimulator(keys={KEYS[0]}) as one, ResponsesSimulator(keys={KEYS[1]}) as two:
         config = codex_config((KEYS[0], one.api_base), (KEYS[1], two.api_base))
         async with run_gateway(config) as gateway:
-            answers = [await ask(http, gateway.url, ir.GEMINI, MODEL, stream=s) for s in (False, True) * 2]
+            answers = [await ask(polyrelay_http, gateway.url, ir.GEMINI, MODEL, stream=s) for s in (False, True) * 2]
     assert [a.status for a in answers] == [200] * 4
     assert len(one.requests) == len(two.requests) == 2
 
 
 @pytest.mark.parametrize("dialect", [ir.ANTHROPIC, ir.OPENAI_CHAT, ir.GEMINI])
-async def test_tool_history_from_any_dialect_is_valid_responses_input(openai, http, dialect):
+async def test_tool_history_from_any_dialect_is_valid_responses_input(openai, polyrelay_http, dialect):
     """Each call becomes a function_call item and its result an output with the same call_id (made up for Gemini)."""
     path, headers, body = tool_round_trip(dialect, MODEL)
     async with run_gateway(codex_config((KEYS[0], openai.api_base))) as gateway, \
-            http.post(gateway.url + path, json=body, headers=headers) as response:
+            polyrelay_http.post(gateway.url + path, json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == 200, answer
     items = [i for i in openai.requests[0].json()["input"] if i.get("type") in ("function_call",

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from polyrelay import ir, jsonutil
 from polyrelay.sse import SSEParser
@@ -34,10 +35,10 @@ gemini_config = partial(api_key_config, "gemini-api-key")
 
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def google() -> AsyncIterator[GeminiSimulator]:
     """A simulator accepting both test keys and serving the provider's models."""
-    async with GeminiSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
+    async with GeminiSimulator(keys=KEYS, models=MODELS) as simulator:
         yield simulator
 
 
@@ -49,10 +50,7 @@ class TestGeminiProvider(ProviderConformance):
     model = MODEL
     expected_text = "Hello from the Gemini simulator."
 
-    @pytest.fixture
-    async def simulator(self) -> AsyncIterator[GeminiSimulator]:
-        async with GeminiSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
-            yield simulator
+    simulator_fixture = "google"
 
     def config_text(self, simulator: GeminiSimulator) -> str:
         return gemini_config(*((key, simulator.api_base) for key in KEYS))
@@ -104,10 +102,11 @@ def _tool(parameters: dict[str, Any]) -> dict[str, Any]:
 ], ids=["no-key", "wrong-key", "bearer-is-not-a-key", "unknown-model", "unknown-field", "no-contents", "bad-role",
         "additional-properties", "x-extension", "array-without-items", "gemini-3-unsigned-call", "response-count"])
 async def test_simulator_rejects_what_google_rejects(
-    google: GeminiSimulator, http: aiohttp.ClientSession, path: str, headers: dict[str, str], body: dict[str, Any],
+    google: GeminiSimulator, polyrelay_http: aiohttp.ClientSession, path: str, headers: dict[str,
+            str], body: dict[str, Any],
     status: int, rpc: str, words: str,
 ) -> None:
-    async with http.post(google.base_url + path, json=body, headers=headers) as response:
+    async with polyrelay_http.post(google.base_url + path, json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == status
     assert answer["error"]["code"] == status and answer["error"]["status"] == rpc
@@ -116,9 +115,9 @@ async def test_simulator_rejects_what_google_rejects(
         assert answer["error"]["details"][0]["reason"] == "API_KEY_INVALID"
 
 
-async def test_simulator_takes_the_key_from_the_query_and_streams_a_json_array(google, http):
+async def test_simulator_takes_the_key_from_the_query_and_streams_a_json_array(google, polyrelay_http):
     url = f"{google.base_url}/v1beta/models/{MODEL}:streamGenerateContent?key={KEYS[0]}"
-    async with http.post(url, json=GOOD) as response:
+    async with polyrelay_http.post(url, json=GOOD) as response:
         chunks = jsonutil.loads(await response.read())
     assert response.status == 200
     assert all("usageMetadata" in c for c in chunks)
@@ -172,11 +171,11 @@ def _schema_keys(schema: dict[str, Any]) -> set[str]:
 
 
 @pytest.mark.parametrize("dialect", [ir.OPENAI_CHAT, ir.ANTHROPIC, ir.OPENAI_RESPONSES])
-async def test_tool_schemas_reach_gemini_cleaned(google, http, dialect):
+async def test_tool_schemas_reach_gemini_cleaned(google, polyrelay_http, dialect):
     """Gemini refuses these keywords with a 400; the codec's cleanup must remove them, not the properties."""
     path, body = _tool_request(dialect)
     async with run_gateway(gemini_config((KEYS[0], google.api_base))) as gateway, \
-            http.post(gateway.url + path, json=body, headers={"anthropic-version": "2023-06-01"}) as response:
+            polyrelay_http.post(gateway.url + path, json=body, headers={"anthropic-version": "2023-06-01"}) as response:
         answer = await response.json()
     assert response.status == 200, answer
     (declaration,) = google.requests[-1].json()["tools"][0]["functionDeclarations"]
@@ -189,24 +188,24 @@ async def test_tool_schemas_reach_gemini_cleaned(google, http, dialect):
     assert parameters["required"] == ["path"]
 
 
-async def test_gemini_clients_own_bodies_pass_through_and_a_refusal_cools_nothing(google, http):
+async def test_gemini_clients_own_bodies_pass_through_and_a_refusal_cools_nothing(google, polyrelay_http):
     """Same dialect is byte-exact: Google's 400 reaches the client, and a request fault is no key's fault."""
     body = _tool({"type": "object", "additionalProperties": False, "properties": {}})
     config = gemini_config(*((key, google.api_base) for key in KEYS))
     async with run_gateway(config) as gateway:
-        async with http.post(f"{gateway.url}{GENERATE}", json=body) as response:
+        async with polyrelay_http.post(f"{gateway.url}{GENERATE}", json=body) as response:
             answer = await response.json()
         assert all(not gateway.gateway.pool.cooling_until(c, MODEL) for c in gateway.gateway.pool)
     assert response.status == 400 and answer["error"]["status"] == "INVALID_ARGUMENT"
     assert len(google.requests) == 1 and jsonutil.loads(google.requests[0].body) == body
 
 
-async def test_retry_delay_cools_both_keys_then_429_with_retry_after(google, http):
+async def test_retry_delay_cools_both_keys_then_429_with_retry_after(google, polyrelay_http):
     config = gemini_config(*((key, google.api_base) for key in KEYS), extra="request-retry: 0")
     async with run_gateway(config) as gateway:
         google.push(rate_limit_reply(retry_delay=37, model=MODEL), rate_limit_reply(retry_delay=37, model=MODEL))
-        first = await ask(http, gateway.url, ir.GEMINI, MODEL)
-        second = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=True)
+        first = await ask(polyrelay_http, gateway.url, ir.GEMINI, MODEL)
+        second = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=True)
     assert len(google.requests) == 2, "the second request must not reach Google: every key is cooling"
     assert first.status == 429 and 35 <= int(first.headers["retry-after"]) <= 37
     assert first.body["error"]["status"] == "RESOURCE_EXHAUSTED"
@@ -216,11 +215,11 @@ async def test_retry_delay_cools_both_keys_then_429_with_retry_after(google, htt
     assert second.body["error"]["type"] == "rate_limit_error"
 
 
-async def test_daily_quota_cools_the_model_until_pacific_midnight(google, http):
+async def test_daily_quota_cools_the_model_until_pacific_midnight(google, polyrelay_http):
     config = gemini_config(*((key, google.api_base) for key in KEYS), extra="routing:\n  strategy: fill-first")
     async with run_gateway(config) as gateway:
         google.push(rate_limit_reply(retry_delay=20, model=MODEL, daily=True))
-        answer = await ask(http, gateway.url, ir.ANTHROPIC, MODEL)
+        answer = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL)
         pool = gateway.gateway.pool
         first, second = sorted(pool, key=lambda c: c.id)
         left = pool.cooling_until(first, MODEL) - time.time()
@@ -231,50 +230,50 @@ async def test_daily_quota_cools_the_model_until_pacific_midnight(google, http):
     assert other_model == 0 and second_cooling == 0, "only that key's use of that model is spent"
 
 
-async def test_an_invalid_key_is_retired_not_reported_as_a_bad_request(http):
+async def test_an_invalid_key_is_retired_not_reported_as_a_bad_request(polyrelay_http):
     async with GeminiSimulator(keys={KEYS[1]}) as google:
         config = gemini_config(*((key, google.api_base) for key in KEYS), extra="routing:\n  strategy: fill-first")
         async with run_gateway(config) as gateway:
-            answers = [await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL) for _ in range(2)]
+            answers = [await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL) for _ in range(2)]
             bad = gateway.gateway.pool.describe(gateway.gateway.pool.get("gemini#0"))
     assert [a.status for a in answers] == [200, 200]
     assert [r.headers["x-goog-api-key"] for r in google.requests] == [KEYS[0], KEYS[1], KEYS[1]]
     assert bad["cooldown"] is not None
 
 
-async def test_overloaded_503_moves_to_the_other_key(google, http):
+async def test_overloaded_503_moves_to_the_other_key(google, polyrelay_http):
     async with run_gateway(gemini_config(*((key, google.api_base) for key in KEYS))) as gateway:
         google.push(overloaded_reply())
-        answer = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
+        answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL, stream=True)
     assert answer.status == 200 and answer.terminal and answer.text == google.reply_text
     assert len({r.headers["x-goog-api-key"] for r in google.requests}) == 2
 
 
-async def test_each_key_uses_its_own_base_url_in_either_spelling(http):
+async def test_each_key_uses_its_own_base_url_in_either_spelling(polyrelay_http):
     """``.../v1beta`` (polyrelay's form) and the bare host (CLIProxyAPI's form) both work."""
     async with GeminiSimulator(keys={KEYS[0]}) as one, GeminiSimulator(keys={KEYS[1]}) as two:
         config = gemini_config((KEYS[0], one.api_base), (KEYS[1], two.base_url + "/"))
         async with run_gateway(config) as gateway:
-            answers = [await ask(http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(4)]
+            answers = [await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(4)]
     assert [a.status for a in answers] == [200] * 4 and all(a.text == one.reply_text for a in answers)
     assert len(one.requests) == len(two.requests) == 2
     assert {r.path for r in one.requests + two.requests} == {f"/v1beta/models/{MODEL}:streamGenerateContent"}
 
 
 @pytest.mark.parametrize("dialect", list(ir.DIALECTS))
-async def test_crlf_framed_events_are_read(http, dialect):
-    """Real Google servers end SSE events with CRLF blank lines (§1.1)."""
+async def test_crlf_framed_events_are_read(polyrelay_http, dialect):
+    """Real Google servers end SSE events with CRLF blank lines (the SSE format allows CR LF line ends)."""
     async with GeminiSimulator(keys={KEYS[0]}, crlf=True) as google:
         config = gemini_config((KEYS[0], google.api_base))
         async with run_gateway(config) as gateway:
-            answer = await ask(http, gateway.url, dialect, MODEL, stream=True)
+            answer = await ask(polyrelay_http, gateway.url, dialect, MODEL, stream=True)
     assert answer.status == 200 and answer.terminal and not answer.stream_error
     assert answer.text == google.reply_text
 
 
-async def test_gemini_json_array_clients_are_served_from_the_sse_upstream(google, http):
+async def test_gemini_json_array_clients_are_served_from_the_sse_upstream(google, polyrelay_http):
     async with run_gateway(gemini_config((KEYS[0], google.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1beta/models/{MODEL}:streamGenerateContent", json=GOOD) as response:
+            polyrelay_http.post(f"{gateway.url}/v1beta/models/{MODEL}:streamGenerateContent", json=GOOD) as response:
         chunks = jsonutil.loads(await response.read())
     assert response.status == 200 and isinstance(chunks, list)
     assert google.requests[0].query == {"alt": "sse"}
@@ -284,11 +283,12 @@ async def test_gemini_json_array_clients_are_served_from_the_sse_upstream(google
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
 
 
-async def test_anthropic_thinking_asks_for_thoughts_and_gets_a_thinking_block(google, http):
+async def test_anthropic_thinking_asks_for_thoughts_and_gets_a_thinking_block(google, polyrelay_http):
     body = {"model": MODEL, "max_tokens": 4096, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 2048},
             "messages": [{"role": "user", "content": "Say hello."}]}
     async with run_gateway(gemini_config((KEYS[0], google.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}) as r:
+            polyrelay_http.post(f"{gateway.url}/v1/messages", json=body,
+                    headers={"anthropic-version": "2023-06-01"}) as r:
         raw = await r.read()
     assert r.status == 200, raw
     config = google.requests[0].json()["generationConfig"]["thinkingConfig"]
@@ -303,11 +303,11 @@ async def test_anthropic_thinking_asks_for_thoughts_and_gets_a_thinking_block(go
 
 
 @pytest.mark.parametrize("dialect", [ir.ANTHROPIC, ir.OPENAI_CHAT, ir.OPENAI_RESPONSES])
-async def test_foreign_tool_history_reaches_gemini_3_signed_and_named(google, http, dialect):
+async def test_foreign_tool_history_reaches_gemini_3_signed_and_named(google, polyrelay_http, dialect):
     """Calls from another dialect carry no Gemini signature: the codec must mark them, and name each response."""
     path, headers, body = tool_round_trip(dialect, "gemini-3-pro-preview")
     async with run_gateway(gemini_config((KEYS[0], google.api_base))) as gateway, \
-            http.post(gateway.url + path, json=body, headers=headers) as response:
+            polyrelay_http.post(gateway.url + path, json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == 200, answer
     contents = google.requests[0].json()["contents"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from polyrelay import ir, jsonutil
 from polyrelay.sse import SSEParser
@@ -28,10 +29,10 @@ qwen_config = partial(api_key_config, "qwen-api-key")
 
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def dashscope() -> AsyncIterator[DashScopeSimulator]:
     """A simulator accepting both test keys and serving the provider's models."""
-    async with DashScopeSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
+    async with DashScopeSimulator(keys=KEYS, models=MODELS) as simulator:
         yield simulator
 
 
@@ -43,10 +44,7 @@ class TestQwenProvider(ProviderConformance):
     model = MODEL
     expected_text = "Hello from the DashScope simulator."
 
-    @pytest.fixture
-    async def simulator(self) -> AsyncIterator[DashScopeSimulator]:
-        async with DashScopeSimulator(keys=set(KEYS), models=set(MODELS)) as simulator:
-            yield simulator
+    simulator_fixture = "dashscope"
 
     def config_text(self, simulator: DashScopeSimulator) -> str:
         return qwen_config(*((key, simulator.api_base) for key in KEYS))
@@ -85,10 +83,10 @@ AUTH = {"authorization": f"Bearer {KEYS[0]}"}
 ], ids=["no-key", "wrong-key", "unknown-model", "no-messages", "bad-role", "non-stream-thinking", "effort-and-budget",
         "stray-tool-message", "unanswered-tool-calls"])
 async def test_simulator_rejects_what_dashscope_rejects(
-    dashscope: DashScopeSimulator, http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any],
+    dashscope: DashScopeSimulator, polyrelay_http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any],
     status: int, code: str, words: str,
 ) -> None:
-    async with http.post(f"{dashscope.api_base}/chat/completions", json=body, headers=headers) as response:
+    async with polyrelay_http.post(f"{dashscope.api_base}/chat/completions", json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == status
     assert answer["error"]["code"] == code and words in answer["error"]["message"]
@@ -98,12 +96,12 @@ async def test_simulator_rejects_what_dashscope_rejects(
 # -- through the gateway -----------------------------------------------------------------------------
 
 
-async def test_chat_clients_get_reasoning_usage_and_done_unchanged(dashscope, http):
+async def test_chat_clients_get_reasoning_usage_and_done_unchanged(dashscope, polyrelay_http):
     """Pass-through: a Qwen Code style request keeps its own switches; the stream comes back as sent."""
     body = {**GOOD, "stream": True, "stream_options": {"include_usage": True}, "enable_thinking": True,
             "thinking_budget": 512}
     async with run_gateway(qwen_config((KEYS[0], dashscope.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
         raw = await response.read()
     assert response.status == 200
     assert jsonutil.loads(dashscope.requests[0].body) == body
@@ -122,12 +120,13 @@ async def test_chat_clients_get_reasoning_usage_and_done_unchanged(dashscope, ht
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-async def test_anthropic_thinking_switches_dashscope_thinking_on(dashscope, http, stream):
+async def test_anthropic_thinking_switches_dashscope_thinking_on(dashscope, polyrelay_http, stream):
     """Anthropic's budget becomes enable_thinking + thinking_budget; a non-stream client is served from a stream."""
     body = {"model": THINKER, "max_tokens": 4096, "stream": stream, "thinking": {"type": "enabled",
             "budget_tokens": 2048}, "messages": [{"role": "user", "content": "Say hello."}]}
     async with run_gateway(qwen_config((KEYS[0], dashscope.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}) as r:
+            polyrelay_http.post(f"{gateway.url}/v1/messages", json=body,
+                    headers={"anthropic-version": "2023-06-01"}) as r:
         raw = await r.read()
     assert r.status == 200, raw
     sent = dashscope.requests[0].json()
@@ -152,10 +151,10 @@ async def test_anthropic_thinking_switches_dashscope_thinking_on(dashscope, http
     ({"reasoning": {"effort": "high"}}, True),
     ({"reasoning": {"effort": "none"}}, False),
 ], ids=["effort-high", "effort-none"])
-async def test_responses_reasoning_effort_becomes_the_thinking_switch(dashscope, http, thinking, expected):
+async def test_responses_reasoning_effort_becomes_the_thinking_switch(dashscope, polyrelay_http, thinking, expected):
     body = {"model": THINKER, "input": "Say hello.", **thinking}
     async with run_gateway(qwen_config((KEYS[0], dashscope.api_base))) as gateway, \
-            http.post(f"{gateway.url}/v1/responses", json=body) as response:
+            polyrelay_http.post(f"{gateway.url}/v1/responses", json=body) as response:
         answer = await response.json()
     assert response.status == 200, answer
     sent = dashscope.requests[0].json()
@@ -163,20 +162,20 @@ async def test_responses_reasoning_effort_becomes_the_thinking_switch(dashscope,
     assert sent.get("stream", False) is expected
 
 
-async def test_without_thinking_the_default_request_is_untouched(dashscope, http):
+async def test_without_thinking_the_default_request_is_untouched(dashscope, polyrelay_http):
     async with run_gateway(qwen_config((KEYS[0], dashscope.api_base))) as gateway:
-        answer = await ask(http, gateway.url, ir.ANTHROPIC, THINKER)
+        answer = await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, THINKER)
     assert answer.status == 200
     sent = dashscope.requests[0].json()
     assert "enable_thinking" not in sent and not sent.get("stream")
 
 
-async def test_retry_after_cools_both_keys_then_429_with_retry_after(dashscope, http):
+async def test_retry_after_cools_both_keys_then_429_with_retry_after(dashscope, polyrelay_http):
     config = qwen_config(*((key, dashscope.api_base) for key in KEYS), extra="request-retry: 0")
     async with run_gateway(config) as gateway:
         dashscope.push(rate_limit_reply(retry_after=25), rate_limit_reply(retry_after=25))
-        first = await ask(http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=True)
-        second = await ask(http, gateway.url, ir.GEMINI, MODEL)
+        first = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, MODEL, stream=True)
+        second = await ask(polyrelay_http, gateway.url, ir.GEMINI, MODEL)
     assert len(dashscope.requests) == 2
     assert first.status == 429 and 23 <= int(first.headers["retry-after"]) <= 25
     assert first.body["error"]["code"] == "limit_requests"
@@ -185,12 +184,12 @@ async def test_retry_after_cools_both_keys_then_429_with_retry_after(dashscope, 
 
 
 @pytest.mark.parametrize("status", [429, 403])
-async def test_insufficient_quota_retires_the_key_for_every_model(dashscope, http, status):
+async def test_insufficient_quota_retires_the_key_for_every_model(dashscope, polyrelay_http, status):
     config = qwen_config(*((key, dashscope.api_base) for key in KEYS), extra="routing:\n  strategy: fill-first")
     async with run_gateway(config) as gateway:
         dashscope.push(quota_reply(status))
-        first = await ask(http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
-        second = await ask(http, gateway.url, ir.OPENAI_RESPONSES, "qwen3-max")
+        first = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, MODEL)
+        second = await ask(polyrelay_http, gateway.url, ir.OPENAI_RESPONSES, "qwen3-max")
         spent = gateway.gateway.pool.get("qwen#0")
         wait = gateway.gateway.pool.cooling_until(spent, "qwen-plus") - time.time()
     assert first.status == second.status == 200
@@ -198,21 +197,21 @@ async def test_insufficient_quota_retires_the_key_for_every_model(dashscope, htt
     assert wait > 600
 
 
-async def test_each_key_uses_its_own_regional_base_url(http):
+async def test_each_key_uses_its_own_regional_base_url(polyrelay_http):
     async with DashScopeSimulator(keys={KEYS[0]}) as beijing, DashScopeSimulator(keys={KEYS[1]}) as singapore:
         config = qwen_config((KEYS[0], beijing.api_base), (KEYS[1], singapore.api_base))
         async with run_gateway(config) as gateway:
-            answers = [await ask(http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(4)]
+            answers = [await ask(polyrelay_http, gateway.url, ir.ANTHROPIC, MODEL, stream=True) for _ in range(4)]
     assert [a.status for a in answers] == [200] * 4
     assert len(beijing.requests) == len(singapore.requests) == 2
 
 
 @pytest.mark.parametrize("dialect", [ir.ANTHROPIC, ir.OPENAI_RESPONSES, ir.GEMINI])
-async def test_tool_history_from_any_dialect_is_valid_chat(dashscope, http, dialect):
+async def test_tool_history_from_any_dialect_is_valid_chat(dashscope, polyrelay_http, dialect):
     """Each call becomes an assistant tool_calls entry answered by a tool message with its id (made up for Gemini)."""
     path, headers, body = tool_round_trip(dialect, MODEL)
     async with run_gateway(qwen_config((KEYS[0], dashscope.api_base))) as gateway, \
-            http.post(gateway.url + path, json=body, headers=headers) as response:
+            polyrelay_http.post(gateway.url + path, json=body, headers=headers) as response:
         answer = await response.json()
     assert response.status == 200, answer
     messages = dashscope.requests[0].json()["messages"]

@@ -78,10 +78,19 @@ def signature(path: Path) -> Signature | None:
 def read_auth_file(path: Path, limit: int = MAX_FILE_BYTES) -> dict[str, Any]:
     """The JSON object in ``path``, or :class:`SkippedFile` with the reason.
 
-    The file is opened non-blocking and checked with ``fstat`` before any
-    read, so a FIFO or device can neither block nor be read, and a file
-    that grew past ``limit`` is refused without reading it.
+    A non-regular file (FIFO, device, socket) or one over ``limit`` is
+    refused from its ``stat`` without being opened; the open itself is
+    non-blocking and re-checked with ``fstat``, so a file swapped in between
+    can neither block nor be read.
     """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise SkippedFile(f"cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SkippedFile("not a regular file")
+    if info.st_size > limit:
+        raise SkippedFile(f"larger than {limit // 1024} KiB")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
@@ -169,8 +178,8 @@ def apply_disabled(credential: Credential, data: dict[str, Any]) -> None:
             "disabled in the auth file"
 
 
-#: Turns one file's JSON into a credential (the ``credential_from_file`` hook), or None if unclaimed.
-Claimer = Callable[[dict[str, Any], Path], Credential | None]
+#: Turns one file's JSON into its credential(s) (the ``credential_from_file`` hook), or None if unclaimed.
+Claimer = Callable[[dict[str, Any], Path], Credential | list[Credential] | None]
 
 
 @attrs.define
@@ -187,7 +196,8 @@ class AuthDir:
     #: Called with each newly loaded credential (redaction of its secrets).
     on_load: Callable[[Credential], None] = lambda _c: None
     _seen: dict[Path, Signature] = attrs.field(factory=dict)
-    _ids: dict[Path, str] = attrs.field(factory=dict)
+    #: The ids each file's credentials have in the pool (one file may hold several rotation members).
+    _ids: dict[Path, list[str]] = attrs.field(factory=dict)
     _reported: dict[Path, str] = attrs.field(factory=dict)
 
     def _skip(self, path: Path, reason: str) -> None:
@@ -195,23 +205,27 @@ class AuthDir:
             log.warning("skipping auth file %s: %s", path.name, reason)
             self._reported[path] = reason
 
-    def _load(self, path: Path) -> Credential | None:
+    def _load(self, path: Path) -> list[Credential] | None:
         data = read_auth_file(path)
         try:
-            credential = self.claim(data, path)
+            claimed = self.claim(data, path)
         except SkippedFile:
             raise
         except Exception as exc:  # a provider's bug in one file must not stop the others
             raise SkippedFile(load_failure(exc)) from None
-        if credential is None:
+        if claimed is None:
             kind = data["type"]
             if kind not in self.claimed_types:
                 raise SkippedFile(unclaimed_reason(kind, sorted(self.providers)))
             return None
-        if credential.provider not in self.providers:
-            raise SkippedFile(f"provider {credential.provider!r} is not registered")
-        apply_disabled(credential, data)
-        return credential
+        credentials = claimed if isinstance(claimed, list) else [claimed]
+        if not credentials:
+            raise SkippedFile("its provider found nothing to serve in it")
+        for credential in credentials:
+            if credential.provider not in self.providers:
+                raise SkippedFile(f"provider {credential.provider!r} is not registered")
+            apply_disabled(credential, data)
+        return credentials
 
     def scan(self) -> tuple[int, int, int]:
         """Bring the pool in line with the directory; ``(added, reloaded, removed)``."""
@@ -220,8 +234,8 @@ class AuthDir:
         for path in [p for p in self._seen if p not in current]:
             del self._seen[path]
             self._reported.pop(path, None)
-            credential_id = self._ids.pop(path, None)
-            if credential_id is not None and self.pool.remove(credential_id) is not None:
+            gone = [i for i in self._ids.pop(path, []) if self.pool.remove(i) is not None]
+            if gone:
                 log.info("auth file %s removed: its account no longer serves", path.name)
                 removed += 1
         for path, sig in current.items():
@@ -230,19 +244,25 @@ class AuthDir:
             known = path in self._seen
             self._seen[path] = sig
             try:
-                credential = self._load(path)
+                credentials = self._load(path)
             except SkippedFile as exc:
                 self._skip(path, str(exc))  # a bad rewrite keeps the account loaded before it
                 continue
             self._reported.pop(path, None)
-            if credential is None:
+            if credentials is None:
                 continue
-            old_id = self._ids.get(path)
-            if old_id is not None and old_id != credential.id:
-                self.pool.remove(old_id)
-            self._ids[path] = credential.id
-            self.pool.add(credential)
-            self.on_load(credential)
+            taken = {i for other, others in self._ids.items() if other != path for i in others}
+            for credential in credentials:
+                if credential.id in taken:  # the same file name in two subdirectories
+                    credential.id = f"{path.relative_to(self.directory)}#{credential.id}"
+            ids = [c.id for c in credentials]
+            for old_id in self._ids.get(path, []):
+                if old_id not in ids:
+                    self.pool.remove(old_id)
+            self._ids[path] = ids
+            for credential in credentials:
+                self.pool.add(credential)
+                self.on_load(credential)
             if known:
                 reloaded += 1
                 log.info("auth file %s changed: reloaded", path.name)

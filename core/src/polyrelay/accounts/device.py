@@ -51,8 +51,10 @@ async def poll(
 
 
 async def device_login(flow: LoginFlow, ctx: LoginContext, *, open_browser: bool) -> dict[str, Any]:
-    """Run the whole device flow; the token answer."""
+    """Run the whole device flow (the provider's own, when it declares one); the token answer."""
     device = _device(flow)
+    if device.run is not None:
+        return await device.run(flow, ctx, open_browser)
     verifier, challenge = pkce_pair()
     fields: dict[str, Any] = {"client_id": flow.client_id, "scope": flow.scope, **device.extra_fields}
     if device.pkce:

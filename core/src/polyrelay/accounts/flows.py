@@ -74,6 +74,10 @@ class BrowserLogin:
         return f"http://{self.redirect_host}:{port or self.port}{self.redirect_path}"
 
 
+#: A provider's own device flow: ``(flow, context, open_browser)`` → the token answer.
+DeviceRunner = Callable[["LoginFlow", "LoginContext", bool], Awaitable[dict[str, Any]]]
+
+
 @attrs.define
 class DeviceLogin:
     """The device authorization grant (RFC 8628), optionally with PKCE.
@@ -82,6 +86,11 @@ class DeviceLogin:
     The poll interval is the server's (``interval``, else ``interval``
     here); ``slow_down`` adds ``slow_down_step`` seconds; the whole wait is
     capped at ``limit`` seconds and at the server's ``expires_in``.
+
+    ``run`` replaces the whole RFC 8628 exchange for a provider whose device
+    flow is its own (Codex's deviceauth): it gets the flow, the context and
+    whether to open a browser, and returns the token answer.  The core still
+    owns the command, the deadline and storing the file.
     """
 
     device_url: str = "oauth-device"
@@ -94,6 +103,7 @@ class DeviceLogin:
     grant_type: str = "urn:ietf:params:oauth:grant-type:device_code"
     extra_fields: dict[str, str] = attrs.field(factory=dict)
     headers: dict[str, str] = attrs.field(factory=dict)
+    run: DeviceRunner | None = None
 
 
 @attrs.define

@@ -30,6 +30,8 @@ from polyrelay.credentials import write_json_atomic
 from polyrelay.upstream import Sessions
 
 DEFAULT_TIMEOUT = 300.0
+#: The provider's account step (profile, onboarding, a choice the user makes).
+ACCOUNT_TIMEOUT = 300.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
@@ -67,7 +69,8 @@ def flow_parser(flow: LoginFlow) -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", help="config.yaml (upstream-urls, proxy-url, auth-dir)")
     parser.add_argument("--auth-dir", help="where to store the account (default: the config's auth-dir)")
     parser.add_argument("--no-browser", action="store_true", help="print the address instead of opening a browser")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the login")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help=f"seconds to wait for the login (default {DEFAULT_TIMEOUT:g}; device: its limit)")
     if flow.browser is not None:
         parser.add_argument("--port", type=int, help=f"callback port (default {flow.browser.port})")
     if flow.browser is not None and flow.device is not None:
@@ -169,17 +172,24 @@ async def run_login(
         return None if line is None else line.rstrip("\n")
 
     ctx = LoginContext(session=session, urls=urls, args=options, say=say, ask=ask)
+    wait = options.timeout
+    if wait is None:
+        wait = flow.device.limit if mode == "device" and flow.device is not None else DEFAULT_TIMEOUT
     try:
-        async with asyncio.timeout(options.timeout + 60):  # the account step gets its own minute
-            if mode == "device":
-                async with asyncio.timeout(options.timeout):
+        try:
+            async with asyncio.timeout(wait):
+                if mode == "device":
                     tokens = await device_login(flow, ctx, open_browser=not options.no_browser)
-            else:
-                tokens = await browser_login(flow, ctx, port=options.port, open_browser=not options.no_browser,
-                                             timeout=options.timeout, lines=lines)
-            account = await flow.account(ctx, tokens)
-    except TimeoutError:
-        raise LoginError(f"no answer within {options.timeout:g} s; the login timed out") from None
+                else:
+                    tokens = await browser_login(flow, ctx, port=options.port,
+                                                 open_browser=not options.no_browser, timeout=wait, lines=lines)
+        except TimeoutError:
+            raise LoginError(f"no answer within {wait:g} s; the login timed out") from None
+        try:
+            async with asyncio.timeout(ACCOUNT_TIMEOUT):  # profile, onboarding, a question to the user
+                account = await flow.account(ctx, tokens)
+        except TimeoutError:
+            raise LoginError(f"setting up the account took longer than {ACCOUNT_TIMEOUT:g} s") from None
     finally:
         await sessions.close()
     path = auth_dir / safe_file_name(account.name)

@@ -30,8 +30,6 @@ from polyrelay.config import Config
 from polyrelay.plugins import hookimpl
 from polyrelay.types import Credential, Provider, Refresher
 
-_ACCOUNT_HOOKS = ("credential_from_file", "login_flows")
-
 
 class AccountProviderPlugin(ProviderPlugin):
     """A one-provider plugin whose accounts are auth-dir files (and optionally keys)."""
@@ -41,21 +39,15 @@ class AccountProviderPlugin(ProviderPlugin):
     #: Refresh this many seconds before a token expires (``refresh-lead-seconds`` overrides).
     refresh_lead: ClassVar[float] = 300.0
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for hook in _ACCOUNT_HOOKS:
-            method = cls.__dict__.get(hook)
-            if method is not None and not hasattr(method, "polyrelay_impl"):
-                raise TypeError(f"{cls.__name__}.{hook} overrides a hook without @hookimpl; pluggy would ignore it")
-
     # -- what a subclass overrides ----------------------------------------------
 
     def serves(self, config: Config) -> bool:
         """Always: accounts may appear in the auth dir at any time."""
         return True
 
-    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | None:
-        """One auth file of :attr:`account_type` as a credential (default: a flat CLIProxyAPI file)."""
+    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | list[Credential] | None:
+        """One auth file of :attr:`account_type` as a credential (default: a flat CLIProxyAPI file),
+        or several when the file holds several rotation members (the projects of a Google login)."""
         return file_credential(self.name, path, data)
 
     def refresher(self) -> Refresher | None:
@@ -77,7 +69,7 @@ class AccountProviderPlugin(ProviderPlugin):
     # -- the hooks ----------------------------------------------------------------
 
     @hookimpl
-    def credential_from_file(self, data: dict[str, Any], path: Path) -> Credential | None:
+    def credential_from_file(self, data: dict[str, Any], path: Path) -> Credential | list[Credential] | None:
         """:meth:`account_credential` for files of :attr:`account_type`."""
         return self.account_credential(path, data) if data.get("type") == self.account_type else None
 

@@ -84,11 +84,21 @@ class Accounts:
                 self._next_try[credential.id] = self.clock() + RETRY_AFTER_FAILURE
                 return False
             redaction_filter().add(credential.secrets)
+            self._share_with_siblings(credential)
             self.refreshes[credential.id] = self.refreshes.get(credential.id, 0) + 1
             self._next_try.pop(credential.id, None)
             log.info("refreshed credential %s", credential.label)
             self.persist(credential)
             return True
+
+    def _share_with_siblings(self, credential: Credential) -> None:
+        """Members loaded from the same file hold the same token: give them the new one too."""
+        if credential.path is None:
+            return
+        for other in self.pool:
+            if other is not credential and other.path == credential.path:
+                other.secret, other.refresh_token = credential.secret, credential.refresh_token
+                other.expires_at, other.data = credential.expires_at, credential.data
 
     def due(self, credential: Credential, now: float) -> bool:
         """Whether the proactive refresh should renew ``credential`` now."""
@@ -140,8 +150,7 @@ class Accounts:
         credential.disabled_reason = reason
         log.warning("account %s disabled: %s", credential.label, reason)
         if credential.path is not None:
-            credential.data["disabled"] = True
-            credential.data["disabled_reason"] = reason
+            credential.record_disabled(reason)
             self.persist(credential)
 
     # -- background ------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
@@ -37,6 +37,14 @@ class DialectError(Exception):
         return ir.ErrorInfo(status=self.status, message=self.message, code=self.code)
 
 
+class UpstreamFailure(DialectError):
+    """A well-formed upstream body that reports a failure (Gemini puts errors in a 200 body).
+
+    Not a malformed body: it keeps its own status and message through
+    :func:`reraise_as_dialect_error`, even when that restates other faults.
+    """
+
+
 @contextmanager
 def reraise_as_dialect_error(what: str, status: int = 400, *, restate: bool = False) -> Iterator[None]:
     """Make any exception in the block a :class:`DialectError` naming ``what``.
@@ -50,12 +58,42 @@ def reraise_as_dialect_error(what: str, status: int = 400, *, restate: bool = Fa
     """
     try:
         yield
+    except UpstreamFailure:
+        raise
     except DialectError as exc:
         if not restate:
             raise
         raise DialectError(f"{what}: {exc.message}", status=status) from exc
     except Exception as exc:
         raise DialectError(f"{what}: {type(exc).__name__}: {exc}", status=status) from exc
+
+
+class CodecFacade:
+    """The decode-check-reraise template every dialect object inherits.
+
+    Decoders read arbitrary JSON; the facade checks the outer shape, runs the
+    dialect's reader and turns any fault into a :class:`DialectError`: a 400
+    for a client's request, a 502 for an upstream's response (restated, since
+    the field readers a response shares with requests raise 400s).
+    """
+
+    #: How messages name the dialect ("malformed <label> request: ...").
+    label: ClassVar[str]
+    #: The dialect's readers: a request body known to be an object, and any upstream response body.
+    read_request: ClassVar[staticmethod[[dict[str, Any]], ir.Request]]
+    read_response: ClassVar[staticmethod[[Any], ir.Response]]
+
+    def decode_request(self, body: Any) -> ir.Request:
+        """Parsed JSON body → IR request; any fault is a :class:`DialectError` (400)."""
+        if not isinstance(body, dict):
+            raise DialectError("request body must be a JSON object")
+        with reraise_as_dialect_error(f"malformed {self.label} request"):
+            return self.read_request(body)
+
+    def decode_response(self, body: Any) -> ir.Response:
+        """Complete upstream JSON response → IR response; any fault is a :class:`DialectError` (502)."""
+        with reraise_as_dialect_error(f"malformed {self.label} response", status=502, restate=True):
+            return self.read_response(body)
 
 
 def merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:

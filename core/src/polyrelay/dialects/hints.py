@@ -59,7 +59,8 @@ def parse_duration(value: Any) -> float | None:
             return None
     if not isinstance(value, str):
         return None
-    text = value.strip().rstrip(",")  # SSE corruption can leave a stray comma (wire notes §3.1)
+    # SSE corruption can leave a stray comma (seen by gemini-cli, packages/core/src/utils/googleQuotaErrors.ts).
+    text = value.strip().rstrip(",")
     if _GO_DURATION.fullmatch(text):
         return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _GO_PART.findall(text))
     if words := _WORD_DURATION.fullmatch(text):

@@ -15,8 +15,9 @@ from typing import Any
 
 from polyrelay import ir
 
-#: Canonical error kind → (error.type, default error.code): CPA's gateway shapes
-#: (wire notes §2.2).  Kinds without a row are picked by status, see error_type_and_code.
+#: Canonical error kind → (error.type, default error.code): CLIProxyAPI's gateway shapes
+#: (https://platform.openai.com/docs/guides/error-codes).  Kinds without a row are picked by
+#: status, see error_type_and_code.
 ERROR_TYPES: Mapping[str, tuple[str, str | None]] = {
     "invalid_request": ("invalid_request_error", None),
     "authentication": ("authentication_error", "invalid_api_key"),

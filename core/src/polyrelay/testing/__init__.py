@@ -6,12 +6,14 @@
   hangs, drips, garbage and in-stream errors chosen per request;
 * :func:`run_gateway` — the real gateway on an ephemeral loopback port;
 * :mod:`polyrelay.testing.conformance` — tests a provider plugin inherits;
-* pytest fixtures (``gateway``, ``chat_upstream``) registered as a pytest plugin.
+* :func:`plugin_of` — loose hook functions as one plugin object;
+* pytest fixtures (``polyrelay_http``, ``polyrelay_chat_upstream``) registered as a pytest plugin.
 """
 
 from polyrelay.testing.faults import FaultUpstream, fault_model, fault_plugin
 from polyrelay.testing.gateway import RunningGateway, run_gateway
 from polyrelay.testing.openai_chat import OpenAIChatSimulator
+from polyrelay.testing.plugin import plugin_of
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 __all__ = [
@@ -23,5 +25,6 @@ __all__ = [
     "Simulator",
     "fault_model",
     "fault_plugin",
+    "plugin_of",
     "run_gateway",
 ]

@@ -1,16 +1,21 @@
 """Tests every provider plugin inherits.
 
 Subclass :class:`ProviderConformance` in the plugin's test suite, set
-``provider_name`` and ``model``, and implement the ``simulator`` fixture
-(a started simulator of the upstream) and :meth:`config_text` (the config
-that points the provider at it with two keys).  Every test then runs
-against the real gateway over loopback HTTP, in each of the four client
-dialects.
+``provider_name``, ``distribution``, ``model`` and ``simulator_fixture``
+(the name of your fixture that yields a started simulator of the upstream),
+and implement :meth:`config_text` (the config that points the provider at
+it with two keys), :meth:`rate_limit_reply` and :meth:`tool_call_reply`.
+Every test then runs against the real gateway over loopback HTTP, in each
+of the four client dialects.
+
+The suite needs only ``pip install polyrelay[testing]``: its async tests
+carry their own ``asyncio`` mark, so it runs under pytest-asyncio's strict
+mode as well as its auto mode, and its fixtures come from the
+``polyrelay.testing.fixtures`` pytest plugin (all prefixed ``polyrelay_``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -37,11 +42,17 @@ class ProviderConformance:
     #: Text the simulator's default answer contains.
     expected_text: str = ""
 
+    #: The fixture (of the provider's own tests) that yields a started simulator of the upstream.
+    simulator_fixture: str = ""
+
     @pytest.fixture
-    async def simulator(self) -> AsyncIterator[Simulator]:
-        """A started simulator of the provider's upstream."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+    def simulator(self, request: pytest.FixtureRequest) -> Simulator:
+        """The provider's started simulator, from the fixture :attr:`simulator_fixture` names."""
+        if not self.simulator_fixture:
+            pytest.fail("set `simulator_fixture` on the conformance class")
+        simulator = request.getfixturevalue(self.simulator_fixture)
+        assert isinstance(simulator, Simulator), f"{self.simulator_fixture} must yield a started Simulator"
+        return simulator
 
     def config_text(self, simulator: Simulator) -> str:
         """Config YAML pointing the provider at ``simulator`` with two credentials."""
@@ -55,6 +66,7 @@ class ProviderConformance:
         """The upstream's answer calling tool ``name`` with ``arguments`` (streamed or not)."""
         raise NotImplementedError
 
+    @pytest.mark.asyncio
     async def test_registered_through_entry_point(self, simulator: Simulator) -> None:
         """Installing the distribution is enough for the gateway to find the provider."""
         config, pm = load(config_text=self.config_text(simulator), environ={})
@@ -76,29 +88,33 @@ class ProviderConformance:
                  if ep.dist is not None and ep.dist.name == self.distribution]
         assert ep.name == ep.module, f"entry point {ep.name} = {ep.value}: name it {ep.module}"
 
-    async def test_model_is_listed(self, simulator: Simulator, http: aiohttp.ClientSession) -> None:
+    @pytest.mark.asyncio
+    async def test_model_is_listed(self, simulator: Simulator, polyrelay_http: aiohttp.ClientSession) -> None:
         """``GET /v1/models`` shows the provider's model."""
-        async with run_gateway(self.config_text(simulator)) as gateway, http.get(f"{gateway.url}/v1/models") as r:
+        async with run_gateway(self.config_text(simulator)) as gateway, \
+                polyrelay_http.get(f"{gateway.url}/v1/models") as r:
             ids = [m["id"] for m in (await r.json())["data"]]
         assert self.model in ids
 
     @pytest.mark.parametrize("dialect", ALL_DIALECTS)
     @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+    @pytest.mark.asyncio
     async def test_answers_every_dialect(
-        self, simulator: Simulator, http: aiohttp.ClientSession, dialect: str, stream: bool
+        self, simulator: Simulator, polyrelay_http: aiohttp.ClientSession, dialect: str, stream: bool
     ) -> None:
         """A client of any dialect gets the upstream's text and its own terminal event."""
         async with run_gateway(self.config_text(simulator)) as gateway:
-            answer = await ask(http, gateway.url, dialect, self.model, "Say hello.", stream=stream)
+            answer = await ask(polyrelay_http, gateway.url, dialect, self.model, "Say hello.", stream=stream)
         assert answer.status == 200, answer.body
         assert self.expected_text in answer.text
         assert answer.terminal and not answer.stream_error
 
-    async def test_rotates_on_rate_limit(self, simulator: Simulator, http: aiohttp.ClientSession) -> None:
+    @pytest.mark.asyncio
+    async def test_rotates_on_rate_limit(self, simulator: Simulator, polyrelay_http: aiohttp.ClientSession) -> None:
         """An upstream 429 moves the request to the other credential; the client never sees it."""
         async with run_gateway(self.config_text(simulator) + "\nrequest-retry: 0\n") as gateway:
             simulator.push(self.rate_limit_reply())
-            answer = await ask(http, gateway.url, ir.OPENAI_CHAT, self.model, stream=False)
+            answer = await ask(polyrelay_http, gateway.url, ir.OPENAI_CHAT, self.model, stream=False)
         assert answer.status == 200, answer.body
         assert len(simulator.requests) == 2
         keys = {_auth_of(r.headers) for r in simulator.requests}
@@ -106,8 +122,9 @@ class ProviderConformance:
 
     @pytest.mark.parametrize("dialect", ALL_DIALECTS)
     @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+    @pytest.mark.asyncio
     async def test_upstream_tool_calls_reach_every_dialect(
-        self, simulator: Simulator, http: aiohttp.ClientSession, dialect: str, stream: bool
+        self, simulator: Simulator, polyrelay_http: aiohttp.ClientSession, dialect: str, stream: bool
     ) -> None:
         """The upstream's tool call arrives whole in the client's own shape, with its tool stop reason."""
         path, headers, body = tool_round_trip(dialect, self.model)
@@ -117,7 +134,7 @@ class ProviderConformance:
             body["stream"] = stream
         simulator.push(self.tool_call_reply("read_file", {"path": "/etc/passwd"}, stream))
         async with run_gateway(self.config_text(simulator)) as gateway, \
-                http.post(gateway.url + path, json=body, headers=headers) as response:
+                polyrelay_http.post(gateway.url + path, json=body, headers=headers) as response:
             raw = await response.read()
         assert response.status == 200, raw
         assert tool_calls_of(dialect, stream, raw) == ([("read_file", {"path": "/etc/passwd"})], TOOL_STOP[dialect])

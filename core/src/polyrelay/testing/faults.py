@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
 import pluggy
 from aiohttp import web
 
@@ -41,6 +42,8 @@ hookimpl = pluggy.HookimplMarker("polyrelay")
 #: Long enough that only a deadline or a disconnect ends the wait.
 FOREVER = 3600.0
 TEXT = "Hello from the fault upstream."
+#: A reply body meaning "the correct answer for the request", played after the reply's delay.
+LATE = object()
 
 
 def dialect_of(path: str) -> str:
@@ -99,8 +102,8 @@ def complete_body(dialect: str, model: str = "fault-model", text: str = TEXT) ->
 
 
 def accept_and_hang(seconds: float = FOREVER) -> Reply:
-    """Accept the request, then send nothing at all for ``seconds``."""
-    return Reply(delay=seconds, body={})
+    """Accept the request, then send nothing at all for ``seconds`` (then the correct answer)."""
+    return Reply(delay=seconds, body=LATE)
 
 
 def hang_after_headers(seconds: float = FOREVER, event_stream: bool = True) -> Reply:
@@ -142,6 +145,18 @@ class FaultUpstream(Simulator):
     def routes(self) -> list[web.RouteDef]:
         """One catch-all route: the path says the dialect."""
         return [web.route("*", "/{tail:.*}", self.handle)]
+
+    def check(self, recorded: Recorded) -> Reply | None:
+        """Accept everything; remember the request for a late correct answer."""
+        self._current = recorded
+        return None
+
+    async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        """Play ``reply``; a :data:`LATE` body is the correct answer after the reply's delay."""
+        if reply.body is LATE:
+            late = self.default_reply(self._current)
+            reply = attrs.evolve(late, delay=reply.delay)
+        return await super().play(request, reply)
 
     def default_reply(self, recorded: Recorded) -> Reply:
         """A correct answer in the dialect of the path, streamed when asked to."""

@@ -1,25 +1,31 @@
-"""pytest fixtures for polyrelay and its plugins (loaded as a pytest plugin)."""
+"""pytest fixtures for polyrelay and its plugins (loaded as a pytest plugin).
+
+``pip install polyrelay`` registers this module through the ``pytest11``
+entry point, so its fixtures appear in every pytest run of that
+environment: their names carry the ``polyrelay_`` prefix so they never
+shadow a project's own.  They are ``pytest_asyncio`` fixtures, which work
+under pytest-asyncio's strict mode as well as its auto mode.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
+import pytest_asyncio
 
 from polyrelay.testing.openai_chat import OpenAIChatSimulator
 
 
-@pytest.fixture
-async def chat_upstream() -> AsyncIterator[OpenAIChatSimulator]:
+@pytest_asyncio.fixture
+async def polyrelay_chat_upstream() -> AsyncIterator[OpenAIChatSimulator]:
     """A running OpenAI-compatible upstream that accepts keys ``sk-test-a`` and ``sk-test-b``."""
-    simulator = OpenAIChatSimulator(keys={"sk-test-a", "sk-test-b"})
-    async with simulator:
+    async with OpenAIChatSimulator(keys={"sk-test-a", "sk-test-b"}) as simulator:
         yield simulator
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+@pytest_asyncio.fixture
+async def polyrelay_http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain HTTP client session."""
     async with aiohttp.ClientSession() as session:
         yield session

@@ -30,13 +30,14 @@ def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextlib.asynccontextmanager
 async def run_gateway(
     config_text: str = "",
-    extra_plugins: list[tuple[str, object]] = (),
+    extra_plugins: list[tuple[str, object]] | None = None,
     environ: dict[str, str] | None = None,
 ) -> AsyncIterator[RunningGateway]:
     """Start the gateway with ``config_text`` (YAML); stop it on exit.
@@ -46,7 +47,7 @@ async def run_gateway(
     """
     if "auth-dir" not in config_text:
         config_text += "\nauth-dir: /nonexistent/polyrelay-test-auth\n"
-    config, pm = load(config_text=config_text, environ=environ or {}, extra_plugins=list(extra_plugins))
+    config, pm = load(config_text=config_text, environ=environ or {}, extra_plugins=extra_plugins)
     config.host, config.port = "127.0.0.1", free_port()
     app = App(config, pm)
     stop = asyncio.Event()

@@ -105,6 +105,10 @@ class OAuthServer:
         self.devices: dict[str, Grant] = {}
         #: Live access tokens and the one live refresh token per account.
         self.access_tokens: set[str] = set()
+        #: Whose each access token is (account key), for an API side that serves per account.
+        self.owners: dict[str, str] = {}
+        #: The account key the next code exchange logs in (None: a fresh ``acct-N``).
+        self.signing_in: str | None = None
         self.refresh_tokens: dict[str, str] = {}  # refresh token → account key
         self.retired: set[str] = set()
         #: Every token-endpoint request body, in order; refreshes counted apart.
@@ -124,6 +128,10 @@ class OAuthServer:
     def valid(self, access_token: str) -> bool:
         """Whether ``access_token`` was issued and is live."""
         return access_token in self.access_tokens
+
+    def owner(self, access_token: str) -> str | None:
+        """The account a live ``access_token`` belongs to (None: not live)."""
+        return self.owners.get(access_token) if self.valid(access_token) else None
 
     def seed(self, account: str = "acct-1") -> tuple[str, str]:
         """Issue tokens without a login (for auth files a test writes); ``(access, refresh)``."""
@@ -156,6 +164,7 @@ class OAuthServer:
         access = f"{self.access_prefix}{n:04d}-{secrets.token_hex(8)}"
         refresh = f"{self.refresh_prefix}{n:04d}-{secrets.token_hex(8)}"
         self.access_tokens.add(access)
+        self.owners[access] = account
         self.refresh_tokens[refresh] = account
         return access, refresh
 
@@ -260,7 +269,8 @@ class OAuthServer:
         if self.require_state_in_exchange and fields.get("state") != grant.state:
             return self._error(400, "invalid_request", "state does not match")
         grant.used = True
-        return self._answer("authorization_code", attrs.asdict(grant), account=f"acct-{len(self.codes)}")
+        return self._answer("authorization_code", attrs.asdict(grant),
+                            account=self.signing_in or f"acct-{len(self.codes)}")
 
     def _refresh(self, fields: dict[str, Any]) -> web.Response:
         token = str(fields.get("refresh_token"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -40,7 +41,7 @@ def completion(model: str, text: str | None, tool_calls: list[dict[str, Any]] | 
 def chunk_frames(
     model: str,
     pieces: list[str],
-    tool_calls: list[tuple[str, str, list[str]]] = (),
+    tool_calls: Sequence[tuple[str, str, list[str]]] = (),
     finish_reason: str | None = None,
     include_usage: bool = True,
     usage: tuple[int, int] = (11, 7),
@@ -83,9 +84,8 @@ def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
 class OpenAIChatSimulator(Simulator):
     """``POST /v1/chat/completions`` (base URL ``{root}/v1``)."""
 
-    def __init__(self, keys: set[str] | None = None, reply_text: str = "Hello from the simulator.") -> None:
-        super().__init__()
-        self.keys = keys
+    def __init__(self, keys: Collection[str] | None = None, reply_text: str = "Hello from the simulator.") -> None:
+        super().__init__(keys)
         self.reply_text = reply_text
 
     @property
@@ -99,8 +99,7 @@ class OpenAIChatSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """401 for a missing or unknown bearer key; 400 for a body the real API rejects."""
-        auth = recorded.headers.get("authorization", "")
-        if self.keys is not None and (not auth.startswith("Bearer ") or auth[7:] not in self.keys):
+        if self.key_problem(recorded):
             return Reply.json(error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
                               status=401)
         try:

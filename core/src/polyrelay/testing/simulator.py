@@ -11,9 +11,11 @@ client disconnect cancels the upstream request.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar, Literal, Self
 
 import attrs
 from aiohttp import web
@@ -30,6 +32,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: The path as it came over the wire (percent-encoding kept), without the query.
+    raw_path: str = ""
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -54,10 +58,11 @@ class Reply:
     hold: float = 0.0
 
     @classmethod
-    def json(cls, body: Any, status: int = 200, delay: float = 0.0, **headers: str) -> Reply:
-        """A complete JSON answer; keyword headers use ``_`` for ``-`` (``retry_after``)."""
-        return cls(status=status, body=body, delay=delay,
-                   headers={k.replace("_", "-"): v for k, v in headers.items()})
+    def json(cls, body: Any, status: int = 200, delay: float = 0.0, headers: Mapping[str, str] | None = None,
+             **named: str) -> Reply:
+        """A complete JSON answer; header names (a mapping or keywords) use ``_`` for ``-`` (``retry_after``)."""
+        merged = {**(headers or {}), **named}
+        return cls(status=status, body=body, delay=delay, headers={k.replace("_", "-"): v for k, v in merged.items()})
 
     @classmethod
     def sse(cls, frames: list[bytes], interval: float = 0.0, **kwargs: Any) -> Reply:
@@ -66,15 +71,52 @@ class Reply:
 
 
 class Simulator:
-    """Base simulator: override :meth:`default_reply` and :meth:`routes`."""
+    """Base simulator: override :meth:`routes`, :meth:`check` and :meth:`default_reply`.
 
-    def __init__(self) -> None:
+    It owns what every upstream checks first: the keys it accepts (``None``
+    accepts any) and the models it serves (``None`` serves any).  Set
+    :attr:`key_header` to where the upstream reads its key; :meth:`key_problem`
+    then says whether a request's key is missing or unknown, and the subclass
+    answers that in its upstream's own words.
+    """
+
+    #: ``"authorization"`` reads ``Authorization: Bearer <key>``; any other name reads that header whole.
+    key_header: ClassVar[str] = "authorization"
+
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None) -> None:
+        # Kept as given, not copied: a simulator's OAuth server may add the tokens it issues later.
+        self.keys = keys
+        self.models = models
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.disconnects: list[float] = []
         self.active = 0
         self.base_url = ""
+        #: Set before :meth:`start` to serve HTTPS (an upstream the gateway reaches by TLS).
+        self.ssl_context: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
+
+    # -- what every upstream checks ----------------------------------------------
+
+    def presented_key(self, recorded: Recorded) -> str:
+        """The key the request carries where :attr:`key_header` says (``""`` when none)."""
+        value = recorded.headers.get(self.key_header, "")
+        if self.key_header != "authorization":
+            return value
+        return value[7:] if value.startswith("Bearer ") else ""
+
+    def key_problem(self, recorded: Recorded) -> Literal["missing", "unknown"] | None:
+        """``"missing"`` or ``"unknown"`` when the upstream would refuse the key, else ``None``."""
+        if self.keys is None:
+            return None
+        key = self.presented_key(recorded)
+        if not key:
+            return "missing"
+        return None if key in self.keys else "unknown"
+
+    def serves(self, model: str) -> bool:
+        """Whether the upstream serves ``model``."""
+        return self.models is None or model in self.models
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -88,10 +130,10 @@ class Simulator:
         app.add_routes(self.routes())
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
         return self.base_url
 
     async def stop(self) -> None:
@@ -100,7 +142,7 @@ class Simulator:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> Simulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -125,6 +167,7 @@ class Simulator:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=await request.read(),
+            raw_path=request.raw_path.partition("?")[0],
         )
         self.requests.append(recorded)
         reply = self.check(recorded) or (self.script.popleft() if self.script else self.default_reply(recorded))

@@ -1,5 +1,8 @@
 """polyrelay provider: Claude through Anthropic API keys and Claude Pro/Max accounts.
 
+Wire facts: https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/api/errors
+(529 ``overloaded_error``) and https://docs.anthropic.com/en/api/rate-limits (``retry-after``).
+
 Keys (``claude-api-key``) get the core's defaults: ``x-api-key`` plus
 ``anthropic-version`` on ``{base}/v1/messages``, byte-exact pass-through
 for Anthropic clients, codec translation for the others.  Accounts

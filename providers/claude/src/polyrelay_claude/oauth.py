@@ -1,4 +1,8 @@
-"""Claude Pro/Max accounts: Anthropic's OAuth client, the login flow, the stored file, refresh (wire notes §3.7)."""
+"""Claude Pro/Max accounts: Anthropic's OAuth client, the login flow, the stored file, refresh.
+
+Source: router-for-me/CLIProxyAPI internal/auth/claude/anthropic_auth.go and token.go (client id, endpoints,
+JSON token bodies, the stored file's field names).
+"""
 
 from __future__ import annotations
 

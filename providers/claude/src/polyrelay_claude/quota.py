@@ -1,4 +1,7 @@
-"""Subscription quota signals (wire notes §3.7, "Errors / quota").
+"""Subscription quota signals.
+
+Source: router-for-me/CLIProxyAPI internal/runtime/executor/helps/claude_ratelimit.go (the unified headers and
+which claim is representative); https://docs.anthropic.com/en/api/errors (529, 403).
 
 A 429 with ``anthropic-ratelimit-unified-*`` headers names the window that
 ran out.  An account-wide window (5-hour, 7-day) cools the whole account

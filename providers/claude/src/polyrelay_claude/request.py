@@ -1,4 +1,7 @@
-"""What a Claude subscription token needs upstream (wire notes §3.7).
+"""What a Claude subscription token needs upstream.
+
+Source: router-for-me/CLIProxyAPI internal/runtime/executor/claude_executor*.go and helps/cloak_utils.go (the
+OAuth beta, the Claude Code identity texts), as Claude Code itself sends them.
 
 ``Authorization: Bearer``, the OAuth betas merged into the client's own
 ``anthropic-beta`` (never duplicated), and a Claude Code identity block at
@@ -97,9 +100,11 @@ def _shaped(body: bytes, system: Any) -> bytes:
     return jsonutil.dumps(data)
 
 
-def oauth_headers(request: ClientRequest, credential: Credential, betas: Sequence[str]) -> dict[str, str]:
+def oauth_headers(provider: Provider, request: ClientRequest, credential: Credential,
+                  betas: Sequence[str]) -> dict[str, str]:
     """Bearer auth, the merged betas, and Claude Code's fingerprint headers."""
     headers = {"content-type": "application/json", "accept-encoding": "gzip, deflate"}
+    headers.update(provider.headers)
     if request.dialect == ir.ANTHROPIC:
         headers.update({k.lower(): v for k, v in request.headers.items()
                         if k.lower() in FORWARDED_HEADERS or k.lower().startswith("x-stainless-")})
@@ -119,7 +124,7 @@ def oauth_request(provider: Provider, request: ClientRequest, credential: Creden
     body = defaults.upstream_body(provider, request, stream)
     system = request.json.get("system") if defaults.is_passthrough(provider, request) else \
         jsonutil.loads(body).get("system")
-    headers = oauth_headers(request, credential, OAUTH_BETAS)
+    headers = oauth_headers(provider, request, credential, OAUTH_BETAS)
     if stream:
         headers["accept"] = "text/event-stream"
     return UpstreamRequest(url=f"{provider.url('api', credential)}/v1/messages?beta=true",
@@ -143,7 +148,7 @@ def count_request(provider: Provider, request: ClientRequest, credential: Creden
     """``POST {api}/v1/messages/count_tokens`` for either kind of credential."""
     base = provider.url("api", credential)
     if credential.kind == "oauth":
-        headers = oauth_headers(request, credential, (*OAUTH_BETAS, COUNT_BETA))
+        headers = oauth_headers(provider, request, credential, (*OAUTH_BETAS, COUNT_BETA))
         return UpstreamRequest(url=f"{base}/v1/messages/count_tokens?beta=true", body=count_body(request, True),
                                headers=headers)
     headers = {"content-type": "application/json", "x-api-key": credential.secret,

@@ -1,4 +1,8 @@
-"""A fake of the Anthropic Messages API for API keys and subscription tokens (wire notes §2.1, §3.7, §3.8).
+"""A fake of the Anthropic Messages API for API keys and subscription tokens.
+
+Sources: https://docs.anthropic.com/en/api/messages, .../en/api/messages-streaming,
+.../en/api/errors and .../en/api/rate-limits; the subscription-token rules are what Claude Code
+and CLIProxyAPI (router-for-me/CLIProxyAPI internal/runtime/executor/claude_executor*.go) send.
 
 Subscription (OAuth) tokens come from the simulator's own OAuth server
 (:class:`polyrelay.testing.oauth.OAuthServer`, set up with Claude's
@@ -32,6 +36,7 @@ import hashlib
 import itertools
 import re
 import time
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -68,13 +73,11 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 def error_reply(status: int, kind: str, message: str, **headers: str) -> Reply:
     """An error answer with Anthropic's ``request-id`` header."""
     body = error_body(kind, message)
-    reply = Reply.json(body, status=status, request_id=body["request_id"])
-    reply.headers.update({k.replace("_", "-"): v for k, v in headers.items()})
-    return reply
+    return Reply.json(body, status=status, headers={"request_id": body["request_id"], **headers})
 
 
 def rate_limit_reply(retry_after: int = 30) -> Reply:
-    """429 ``rate_limit_error`` with ``retry-after`` and the ``anthropic-ratelimit-*`` headers (§3.8)."""
+    """429 ``rate_limit_error`` with ``retry-after`` and the ``anthropic-ratelimit-*`` headers (rate-limits page)."""
     return error_reply(
         429, "rate_limit_error",
         "This request would exceed the rate limit for your organization of 50 requests per minute. "
@@ -252,7 +255,7 @@ def body_problem(body: Any) -> str | None:
     return _thinking_problem(body)
 
 
-#: What Anthropic answers a subscription token whose request lacks the Claude Code identity (§3.7, observed).
+#: What Anthropic answers a subscription token whose request lacks the Claude Code identity (observed).
 CLAUDE_CODE_ONLY = ("This credential is only authorized for use with Claude Code and cannot be used for other "
                     "API requests.")
 OAUTH_BETA = "oauth-2025-04-20"
@@ -265,7 +268,7 @@ MID_CONVERSATION_SYSTEM_BETA = "mid-conversation-system-2026-04-07"
 
 
 def claude_token_fields(email: str = "dev@example.com") -> Any:
-    """The account and organization a Claude token answer carries (§3.7)."""
+    """The account and organization a Claude token answer carries (anthropic_auth.go in CLIProxyAPI)."""
     def fields(kind: str, grant: dict[str, Any]) -> dict[str, Any]:
         return {"scope": "user:profile user:inference", "account": {"uuid": "acc-uuid-1", "email_address": email},
                 "organization": {"uuid": "org-uuid-1", "name": "Dev Org"}}
@@ -300,11 +303,12 @@ class AnthropicSimulator(Simulator):
     """``POST /v1/messages`` and ``/v1/messages/count_tokens`` (the API base is the root URL),
     and Anthropic's OAuth side (``/oauth/authorize``, ``/v1/oauth/token``) for subscription tokens."""
 
-    def __init__(self, keys: set[str] | None = None, reply_text: str = "Hello from the Claude simulator.",
+    key_header = "x-api-key"
+
+    def __init__(self, keys: Collection[str] | None = None, reply_text: str = "Hello from the Claude simulator.",
                  thinking_text: str = "The user wants a greeting.", email: str = "dev@example.com",
                  token_delay: float = 0.0) -> None:
-        super().__init__()
-        self.keys = keys
+        super().__init__(keys)
         self.reply_text = reply_text
         self.thinking_text = thinking_text
         self.oauth = OAuthServer(
@@ -334,10 +338,10 @@ class AnthropicSimulator(Simulator):
             if OAUTH_BETA not in betas:
                 return error_reply(401, "authentication_error", "OAuth authentication is currently not supported.")
             return None
-        key = recorded.headers.get("x-api-key")
-        if self.keys is not None and not key:
+        refused = self.key_problem(recorded)
+        if refused == "missing":
             return error_reply(401, "authentication_error", "x-api-key header is required")
-        if self.keys is not None and key not in self.keys:
+        if refused == "unknown":
             return error_reply(401, "authentication_error", "invalid x-api-key")
         return None
 

@@ -1,39 +1,129 @@
-"""polyrelay provider: OpenAI API keys on the Responses API (wire notes §3.4).
+"""polyrelay provider: OpenAI's models through ChatGPT accounts and OpenAI API keys.
 
-The upstream speaks the OpenAI Responses dialect, so the core's defaults
-send ``Authorization: Bearer`` to ``{base}/responses`` (streamed or not),
-pass Codex CLI's bodies through and read OpenAI's retry hints (the
-``retry-after`` header, "Please try again in 1.5s").  One signal is OpenAI's
-own, a 429 ``insufficient_quota`` (the account's credit is spent), and the
-core's default already cools the whole key for it.
+Two kinds of credential serve the same models from one pool:
+
+* **ChatGPT (Codex) accounts** — ``type: "codex"`` auth files (CLIProxyAPI's,
+  or written by ``polyrelay login codex``).  They are served by the ChatGPT
+  backend (``upstream-urls.codex.chatgpt``), which only streams and has its
+  own body rules and headers (:mod:`polyrelay_codex.chatgpt`), usage limits
+  (:mod:`polyrelay_codex.limits`) and rotating refresh tokens
+  (:mod:`polyrelay_codex.account`).
+* **API keys** — the ``codex-api-key`` list, served by the public Responses
+  API (``upstream-urls.codex.api``) with the core's defaults.
 
 .. code-block:: yaml
 
     codex-api-key:
       - api-key: sk-proj-...
         base-url: https://api.openai.com/v1   # optional
+        priority: -1                          # spend subscriptions first
 """
 
 from __future__ import annotations
 
-from polyrelay import ProviderPlugin, hookimpl, ir
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from polyrelay import (
+    ClientRequest,
+    Credential,
+    Provider,
+    Refresher,
+    StreamItem,
+    StreamState,
+    UpstreamRequest,
+    Verdict,
+    get_dialect,
+    hookimpl,
+    ir,
+)
+from polyrelay.accounts import LoginFlow
+from polyrelay.accounts.plugin import AccountProviderPlugin
+from polyrelay.defaults import upstream_body
 from polyrelay.demo import DemoBackend
+from polyrelay_codex import account, chatgpt, limits, login
 from polyrelay_codex.demo import demo_backend
+from polyrelay_codex.stream import AccountStream
 
 NAME = "codex"
 SECTION = "codex-api-key"
 API_BASE = "https://api.openai.com/v1"
+URLS = {
+    "api": API_BASE,
+    "chatgpt": chatgpt.CHATGPT_BASE,
+    "oauth-authorize": "https://auth.openai.com/oauth/authorize",
+    "oauth-token": "https://auth.openai.com/oauth/token",
+    "oauth-device": "https://auth.openai.com/api/accounts/deviceauth",
+}
 MODELS = ("gpt-5", "gpt-5-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5-mini")
+#: Where translate_request leaves the stand-in → original map for translate_chunk.
+RESTORE = "codex.restore"
+#: The account stream's state in ``StreamState.extra``.
+STREAM = "codex.stream"
 
 
-class Codex(ProviderPlugin):
-    """OpenAI API keys; the core's defaults do the rest."""
+class Codex(AccountProviderPlugin):
+    """Keys through the core's defaults; accounts through the ChatGPT backend."""
 
     name = NAME
     dialect = ir.OPENAI_RESPONSES
-    urls = {"api": API_BASE}
+    urls = URLS
     models = MODELS
     api_key_section = SECTION
+    account_type = account.TYPE
+
+    def account_credential(self, path: Path, data: dict[str, Any]) -> Credential | None:
+        """A ``type: "codex"`` file (CLIProxyAPI's fields; the account id from the id token if missing)."""
+        return account.credential(data, path)
+
+    def refresher(self) -> Refresher:
+        """The form-body refresh with Codex's client id, rotating refresh tokens."""
+        return account.refresh
+
+    def login_flow(self) -> LoginFlow:
+        """``polyrelay login codex`` (browser, or ``--device``)."""
+        return login.login_flow(URLS)
+
+    @hookimpl
+    def translate_request(
+        self, provider: Provider, request: ClientRequest, credential: Credential
+    ) -> UpstreamRequest | None:
+        """Accounts go to the ChatGPT backend, always streamed; keys get the core's default."""
+        if credential.kind != "oauth":
+            return None
+        body, parsed, restore = chatgpt.chatgpt_body(upstream_body(provider, request, stream=True))
+        headers = chatgpt.chatgpt_headers(credential, request.headers, parsed)
+        upstream = UpstreamRequest(url=f"{provider.url('chatgpt')}/responses", body=body, headers=headers,
+                                   stream=True)
+        if restore:
+            upstream.context[RESTORE] = restore
+        return upstream
+
+    @hookimpl
+    def translate_chunk(self, provider: Provider, stream: StreamState, data: bytes) -> list[StreamItem] | None:
+        """An account's stream: shortened names put back, the final output filled in (keys: the default)."""
+        if stream.credential.kind != "oauth" or not (stream.passthrough or stream.extra.get(RESTORE)):
+            return None
+        fixer = stream.extra.get(STREAM)
+        if fixer is None:
+            fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
+        fed: list[StreamItem] = [*stream.decoder.feed(data)]
+        return fixer.fix(fed)
+
+    @hookimpl
+    def observe_response(self, credential: Credential, headers: Mapping[str, str]) -> None:
+        """The ``x-codex-*`` usage windows of every answer, kept on the account."""
+        if credential.kind == "oauth":
+            limits.record_usage(credential, headers)
+
+    @hookimpl
+    def classify_response(
+        self, provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
+    ) -> Verdict | None:
+        """Usage limits, plans without Codex and overload; the core's default for the rest."""
+        decoded = error or get_dialect(provider.dialect).decode_error(status, body)
+        return limits.classify(decoded, headers, body)
 
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:

@@ -1,15 +1,25 @@
-"""polyrelay provider: Gemini through Google AI Studio API keys (wire notes §3.2).
+"""polyrelay provider: Gemini through AI Studio keys and Google accounts.
 
-The upstream speaks the Gemini dialect, so the core's defaults build the
-request (``x-goog-api-key``, ``{base}/models/{model}:generateContent`` or
-``:streamGenerateContent?alt=sse``), clean tool schemas through the codec
-and read ``RetryInfo``.  This plugin adds only what is Google's own:
+Wire facts: https://ai.google.dev/api/generate-content (endpoints, ``x-goog-api-key``),
+https://ai.google.dev/gemini-api/docs/rate-limits (``RetryInfo``, per-day quotas reset at midnight
+Pacific time), https://ai.google.dev/gemini-api/docs/troubleshooting (``API_KEY_INVALID``); for
+Code Assist accounts, google-gemini/gemini-cli packages/core/src/code_assist/ and CLIProxyAPI's
+gemini-cli executor (router-for-me/CLIProxyAPI, before its removal in 78ba8ba73).
 
-* a ``base-url`` written CLIProxyAPI's way (the bare host) gets ``/v1beta``;
-* ``API_KEY_INVALID`` arrives as a 400, which would otherwise pass for a
-  request fault: it retires the key instead;
-* a per-day quota's ``RetryInfo`` is short, but the quota only resets at
-  midnight Pacific time: the model cools until then.
+Two kinds of credential serve the same models from one pool:
+
+* ``gemini-api-key`` entries (AI Studio).  The upstream speaks the Gemini
+  dialect, so the core's defaults build the request (``x-goog-api-key``,
+  ``{base}/models/{model}:generateContent``); a ``base-url`` written
+  CLIProxyAPI's way (the bare host) gets ``/v1beta``.
+* Google accounts logged in the way Gemini CLI logs in, ``type: "gemini"``
+  auth files (CLIProxyAPI's), one rotation member per Cloud project
+  (:mod:`.accounts`), served by Code Assist in its envelope
+  (:mod:`.codeassist`, :mod:`.envelope`).
+
+Google's error details (rate limit or daily quota, credits, projects that
+need validation, invalid keys, per-day AI Studio quotas) are read in
+:mod:`.quota`.
 
 .. code-block:: yaml
 
@@ -21,31 +31,62 @@ and read ``RetryInfo``.  This plugin adds only what is Google's own:
 from __future__ import annotations
 
 import re
-import time
-from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from polyrelay import AUTH_COOLDOWN, Config, Credential, ProviderPlugin, Verdict, get_dialect, hookimpl, ir, jsonutil
+from polyrelay import Config, Credential, Provider, Verdict, hookimpl, ir
+from polyrelay.accounts import LoginFlow
+from polyrelay.accounts.plugin import AccountProviderPlugin
 from polyrelay.demo import DemoBackend
+from polyrelay.types import ClientRequest, Refresher, UpstreamRequest
+from polyrelay_gemini import accounts, codeassist, login, quota
+from polyrelay_gemini.accounts import NAME, ProjectCredential
 from polyrelay_gemini.demo import demo_backend
 
-NAME = "gemini"
 SECTION = "gemini-api-key"
 API_BASE = "https://generativelanguage.googleapis.com/v1beta"
+#: Every address the provider uses; ``upstream-urls: {gemini: {...}}`` moves any of them.
+URLS = {
+    "api": API_BASE,
+    "code-assist": codeassist.CODE_ASSIST,
+    "oauth-authorize": "https://accounts.google.com/o/oauth2/auth",
+    "oauth-token": accounts.TOKEN_URI,
+    "userinfo": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json",
+    "projects": "https://cloudresourcemanager.googleapis.com/v1/projects",
+}
 MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
           "gemini-3-flash-preview")
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
-class Gemini(ProviderPlugin):
-    """Google AI Studio keys: the core's defaults plus Google's own base-url and quota rules."""
+class Gemini(AccountProviderPlugin):
+    """AI Studio keys through the core's defaults; Google accounts through Code Assist."""
 
     name = NAME
     dialect = ir.GEMINI
-    urls = {"api": API_BASE}
+    urls = URLS
     models = MODELS
     api_key_section = SECTION
+    account_type = accounts.FILE_TYPE
+
+    def account_credential(self, path: Path, data: dict[str, Any]) -> list[Credential] | None:
+        """One credential per Cloud project the file lists."""
+        found = accounts.credentials_from_file(data, path)
+        return None if found is None else list(found)
+
+    def refresher(self) -> Refresher:
+        """Google's refresh grant, once per login (:func:`.accounts.refresh`)."""
+        return accounts.refresh
+
+    def login_flow(self) -> LoginFlow:
+        """``polyrelay login gemini``."""
+        return login.login_flow(URLS)
+
+    def build_provider(self, config: Config) -> Provider:
+        """The provider, counting tokens upstream for accounts."""
+        provider = super().build_provider(config)
+        provider.count_tokens = codeassist.count_tokens
+        return provider
 
     def credentials(self, config: Config) -> list[Credential]:
         """One credential per enabled key; a version-less ``base-url`` (CLIProxyAPI's form) gets ``/v1beta``."""
@@ -57,19 +98,17 @@ class Gemini(ProviderPlugin):
         return credentials
 
     @hookimpl
-    def classify_response(self, status: int, body: bytes) -> Verdict | None:
-        """Google's signals the status alone hides; ``None`` leaves the rest to the core's default."""
-        details = _details(body)
-        if status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
-            return Verdict("next", get_dialect(ir.GEMINI).decode_error(status, body), scope="credential",
-                           cooldown=AUTH_COOLDOWN)
-        quota_ids = [str(v.get("quotaId", "")) for d in details for v in d.get("violations") or []
-                     if isinstance(v, dict)]
-        if status == 429 and any("PerDay" in q for q in quota_ids):
-            error = get_dialect(ir.GEMINI).decode_error(status, body)
-            error.retry_after = _until_pacific_midnight()
-            return Verdict("next", error, scope="model", cooldown=error.retry_after)
+    def translate_request(self, provider: Provider, request: ClientRequest,
+                          credential: Credential) -> UpstreamRequest | None:
+        """Code Assist for an account's project; the core's AI Studio default for a key."""
+        if isinstance(credential, ProjectCredential):
+            return codeassist.generate_request(provider, request, credential)
         return None
+
+    @hookimpl
+    def classify_response(self, status: int, body: bytes) -> Verdict | None:
+        """Google's error details (see :mod:`.quota`); ``None`` leaves the rest to the core's default."""
+        return quota.classify(status, body)
 
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:
@@ -78,26 +117,3 @@ class Gemini(ProviderPlugin):
 
 
 plugin = Gemini()
-
-
-def _details(body: bytes) -> list[dict[str, Any]]:
-    """The ``details`` of a google.rpc.Status body (also inside a streamed one-element array)."""
-    try:
-        data = jsonutil.loads(body)
-    except ValueError:
-        return []
-    data = data[0] if isinstance(data, list) and data else data
-    error = data.get("error") if isinstance(data, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
-
-
-def _until_pacific_midnight() -> float:
-    """Seconds until Gemini API daily quotas reset (midnight, US Pacific time)."""
-    try:
-        zone: Any = ZoneInfo("America/Los_Angeles")
-    except ZoneInfoNotFoundError:  # no tz database on this host: standard time is close enough
-        zone = timezone(timedelta(hours=-8))
-    now = datetime.now(zone)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1.0, midnight.timestamp() - time.time())

@@ -1,4 +1,8 @@
-"""A fake of DashScope's OpenAI-compatible mode as an API-key holder meets it (wire notes §3.5, §3.6).
+"""A fake of DashScope's OpenAI-compatible mode and of the Coding Plan's base, as a key holder meets them.
+
+Sources: https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope,
+https://www.alibabacloud.com/help/en/model-studio/deep-thinking and
+https://www.alibabacloud.com/help/en/model-studio/error-code.
 
 ``POST /compatible-mode/v1/chat/completions`` on loopback.  Like DashScope
 it checks the bearer key (401 ``invalid_api_key``), the model (404
@@ -19,11 +23,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
 
 from polyrelay import jsonutil
+from polyrelay.testing.oauth import OAuthServer
 from polyrelay.testing.simulator import Recorded, Reply, Simulator
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -39,7 +45,7 @@ def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
 
 def error_reply(status: int, message: str, type_: str, code: str | None, **headers: str) -> Reply:
     """An error answer."""
-    return Reply.json(error_body(message, type_, code), status=status, **headers)
+    return Reply.json(error_body(message, type_, code), status=status, headers=headers)
 
 
 def invalid_parameter(message: str) -> Reply:
@@ -55,9 +61,26 @@ def rate_limit_reply(retry_after: int | None = 20) -> Reply:
 
 
 def quota_reply(status: int = 429) -> Reply:
-    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it, §3.5)."""
+    """``insufficient_quota``: the account is out of credit (429, or 403 as Qwen also sends it)."""
     return error_reply(status, "You exceeded your current quota, please check your plan and billing details.",
                        "insufficient_quota", "insufficient_quota")
+
+
+def allocation_quota_reply(**headers: str) -> Reply:
+    """The Coding Plan's spent window: 429 ``Throttling.AllocationQuota``."""
+    return error_reply(429, "Allocated quota exceeded, please increase your quota limit.",
+                       "Throttling.AllocationQuota", "Throttling.AllocationQuota", **headers)
+
+
+def rate_quota_reply(**headers: str) -> Reply:
+    """The Coding Plan's request-rate limit: 429 ``Throttling.RateQuota``."""
+    return error_reply(429, "Requests rate limit exceeded, please try again later.", "Throttling.RateQuota",
+                       "Throttling.RateQuota", **headers)
+
+
+def expired_reply() -> Reply:
+    """401 for a general key on the plan base, or a plan whose subscription ended."""
+    return error_reply(401, "invalid access token or token expired", "invalid_request_error", "invalid_api_key")
 
 
 def completion(model: str, text: str) -> dict[str, Any]:
@@ -131,7 +154,7 @@ def tool_call_reply(model: str, name: str, arguments: dict[str, Any], stream: bo
 
 def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
     """Every assistant ``tool_calls`` answered by ``tool`` messages right after it, and no stray ``tool`` message."""
-    pending: list[str] = []
+    pending: list[Any] = []  # tool call ids as the client sent them
     for index, message in enumerate(messages):
         if message["role"] == "tool":
             if message.get("tool_call_id") not in pending:
@@ -146,7 +169,7 @@ def _tool_message_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def body_problem(body: Any, models: set[str] | None) -> Reply | None:
+def body_problem(body: Any, models: Collection[str] | None) -> Reply | None:
     """DashScope's answer to an invalid chat body, or None."""
     if not isinstance(body, dict):
         return invalid_parameter("The request body is not valid JSON.")
@@ -169,36 +192,91 @@ def body_problem(body: Any, models: set[str] | None) -> Reply | None:
 
 
 class DashScopeSimulator(Simulator):
-    """``POST /compatible-mode/v1/chat/completions`` (API base ``{root}/compatible-mode/v1``)."""
+    """DashScope's general base and the Coding Plan's, on one loopback port.
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    ``POST /compatible-mode/v1/chat/completions`` is the pay-as-you-go base
+    (:attr:`api_base`): it takes ``keys`` and refuses a plan key with 403
+    ``invalid api-key``.  ``POST /coding/v1/chat/completions`` stands for
+    the plan's regional host (:attr:`plan_base`): it takes only
+    ``plan_keys`` (401 ``invalid access token or token expired`` for any
+    other key, and for ``expired_keys``) and only ``plan_models`` (400
+    ``model 'x' is not supported``).
+    """
+
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the DashScope simulator.",
-                 reasoning_text: str = "The user asks for a greeting, so greet.") -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+                 reasoning_text: str = "The user asks for a greeting, so greet.",
+                 plan_keys: Collection[str] = frozenset(), plan_models: set[str] | None = None) -> None:
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.reasoning_text = reasoning_text
+        self.plan_keys = set(plan_keys)
+        self.plan_models = plan_models
+        #: Plan keys whose subscription has ended.
+        self.expired_keys: set[str] = set()
+        #: Qwen's OAuth side (chat.qwen.ai): the device grant with PKCE and the refresh grant, form bodies.
+        self.oauth = OAuthServer("f0304373b74a44d2b584a3fb70ca9e56", style="form",
+                                 token_path="/api/v1/oauth2/token", device_path="/api/v1/oauth2/device/code",
+                                 answer_fields=lambda _kind, _grant: {"resource_url": self.resource_url})
+        #: What the token answers name as the account's API host (default: this simulator's portal).
+        self.resource_url = ""
 
     @property
     def api_base(self) -> str:
         """What a ``qwen-api-key`` entry's ``base-url`` is set to."""
         return f"{self.base_url}/compatible-mode/v1"
 
+    @property
+    def portal_base(self) -> str:
+        """The portal's API base (``{root}/v1``, as on ``portal.qwen.ai``)."""
+        return f"{self.base_url}/v1"
+
+    async def start(self) -> str:
+        """Listen, and name this simulator as the account's host in token answers unless a test chose another."""
+        root = await super().start()
+        self.resource_url = self.resource_url or root
+        return root
+
+    @property
+    def plan_base(self) -> str:
+        """What ``upstream-urls.qwen.coding-plan`` is set to."""
+        return f"{self.base_url}/coding/v1"
+
     def routes(self) -> list[web.RouteDef]:
-        """The compatible-mode chat endpoint."""
-        return [web.post("/compatible-mode/v1/chat/completions", self.handle)]
+        """The compatible-mode and the Coding Plan chat endpoints."""
+        return [web.post("/compatible-mode/v1/chat/completions", self.handle),
+                web.post("/coding/v1/chat/completions", self.handle),
+                web.post("/v1/chat/completions", self.handle), *self.oauth.routes()]
 
     def check(self, recorded: Recorded) -> Reply | None:
-        """The bearer key, then the body, in DashScope's words."""
+        """The bearer key for the base it was sent to, then the body, in Model Studio's words."""
         auth = recorded.headers.get("authorization", "")
-        if self.keys is not None and (not auth.startswith("Bearer ") or auth[7:] not in self.keys):
+        key = auth[7:] if auth.startswith("Bearer ") else ""
+        on_plan = recorded.path.startswith("/coding/")
+        if recorded.path.startswith("/v1/"):  # the portal
+            if not self.oauth.valid(key):
+                return error_reply(401, "invalid access token or token expired", "invalid_request_error",
+                                   "invalid_api_key")
+            if recorded.headers.get("x-dashscope-authtype") != "qwen-oauth":
+                return error_reply(400, "missing X-DashScope-AuthType", "invalid_request_error", "invalid_parameter")
+            try:
+                return body_problem(recorded.json(), self.models)
+            except ValueError:
+                return invalid_parameter("The request body is not valid JSON.")
+        if on_plan and (key not in self.plan_keys or key in self.expired_keys):
+            return expired_reply()
+        if not on_plan and key.startswith("sk-sp-"):
+            return error_reply(403, "invalid api-key", "invalid_request_error", "invalid_api_key")
+        if not on_plan and self.keys is not None and key not in self.keys:
             return error_reply(401, "Incorrect API key provided. ", "invalid_request_error", "invalid_api_key")
         try:
             body = recorded.json()
         except ValueError:
             return invalid_parameter("The request body is not valid JSON.")
-        return body_problem(body, self.models)
+        if on_plan and isinstance(body, dict) and self.plan_models is not None \
+                and body.get("model") not in self.plan_models:
+            return invalid_parameter(f"model '{body.get('model')}' is not supported")
+        return body_problem(body, None if on_plan else self.models)
 
     def default_reply(self, recorded: Recorded) -> Reply:
         """Answer with :attr:`reply_text`, reasoning first when ``enable_thinking`` is on."""

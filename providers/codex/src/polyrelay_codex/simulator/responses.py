@@ -1,4 +1,8 @@
-"""A fake of OpenAI's Responses API as an API-key holder meets it (wire notes §2.3, §3.4).
+"""A fake of OpenAI's Responses API as an API-key holder meets it.
+
+Sources: https://platform.openai.com/docs/api-reference/responses (and its streaming events),
+https://platform.openai.com/docs/guides/error-codes; the effort levels per model are CLIProxyAPI's
+model registry (router-for-me/CLIProxyAPI).
 
 ``POST /v1/responses`` on loopback.  Like OpenAI it checks the bearer key
 (401, "You didn't provide an API key" / ``invalid_api_key``), then the body:
@@ -7,10 +11,10 @@ does not know (``unknown_parameter``), tool names of the allowed pattern,
 every ``function_call_output`` answering a call in ``input`` (unless
 ``previous_response_id`` holds the calls), and for the reasoning models no
 sampling temperature other than 1 and only the effort levels the model
-supports (``unsupported_value``, per the capability table of §4.6).
+supports (``unsupported_value``, per the model registry named above).
 
 Answers are ``response`` objects echoing the request's parameters.  Streams
-are the full event sequence of §2.3 with a ``sequence_number`` on every
+are the full documented event sequence with a ``sequence_number`` on every
 event: ``response.created``, ``response.in_progress``, then per output item
 ``output_item.added`` ... ``output_item.done`` (a reasoning item first on
 the reasoning models, with summary events when ``reasoning.summary`` asks
@@ -25,6 +29,7 @@ import hashlib
 import itertools
 import re
 import time
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +46,7 @@ REQUEST_FIELDS = frozenset({
     "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
     "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user",
 })
-#: Reasoning effort levels each model accepts (§4.6); these models also fix temperature and top_p at 1.
+#: Effort levels each model accepts (CLIProxyAPI's registry); these models also fix temperature and top_p at 1.
 EFFORTS: dict[str, tuple[str, ...]] = {
     "gpt-5": ("minimal", "low", "medium", "high"),
     "gpt-5-mini": ("minimal", "low", "medium", "high"),
@@ -64,8 +69,8 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
 def error_reply(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
                 param: str | None = None, **headers: str) -> Reply:
     """An error answer with OpenAI's ``x-request-id`` header."""
-    return Reply.json(error_body(message, type_, code, param), status=status,
-                      x_request_id=f"req_sim{next(_ids):024x}", **headers)
+    wire = {"x-request-id": f"req_sim{next(_ids):024x}", **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return Reply(status=status, body=error_body(message, type_, code, param), headers=wire)
 
 
 def rate_limit_reply(seconds: float = 1.5, retry_after: int | None = None, model: str = "gpt-5") -> Reply:
@@ -149,7 +154,7 @@ def response_object(body: dict[str, Any], output: list[dict[str, Any]], status: 
 
 def stream_events(body: dict[str, Any], pieces: list[str], reasoning: list[str],
                   call: tuple[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The full §2.3 event sequence for one answer, ``sequence_number`` from 0."""
+    """The full documented event sequence for one answer, ``sequence_number`` from 0."""
     final = response_object(body, output_items(body, "".join(pieces), "".join(reasoning), call))
     skeleton = {**final, "status": "in_progress", "output": [], "usage": None}
     events: list[dict[str, Any]] = [{"type": "response.created", "response": skeleton},
@@ -214,7 +219,8 @@ def _tool_problem(body: dict[str, Any]) -> Reply | None:
                                f"string that matches the pattern '{_TOOL_NAME.pattern}'.", code="invalid_value",
                                param=f"tools[{index}].name")
     calls: set[str] = set()
-    history = body.get("input") if isinstance(body.get("input"), list) and not body.get("previous_response_id") else []
+    given = body.get("input")
+    history: list[Any] = given if isinstance(given, list) and not body.get("previous_response_id") else []
     for item in history:
         kind = item.get("type") if isinstance(item, dict) else None
         if kind in ("function_call", "custom_tool_call"):
@@ -225,7 +231,7 @@ def _tool_problem(body: dict[str, Any]) -> Reply | None:
     return None
 
 
-def body_problem(body: Any, models: set[str] | None) -> Reply | None:
+def body_problem(body: Any, models: Collection[str] | None) -> Reply | None:
     """OpenAI's 400 for an invalid Responses body, or None."""
     if not isinstance(body, dict):
         return error_reply(400, "We could not parse the JSON body of your request.")
@@ -262,12 +268,10 @@ def body_problem(body: Any, models: set[str] | None) -> Reply | None:
 class ResponsesSimulator(Simulator):
     """``POST /v1/responses`` (API base ``{root}/v1``)."""
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the Responses simulator.",
                  reasoning_text: str = "**Greeting** The user wants a hello.") -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.reasoning_text = reasoning_text
 
@@ -282,12 +286,12 @@ class ResponsesSimulator(Simulator):
 
     def check(self, recorded: Recorded) -> Reply | None:
         """The bearer key, then the body, in OpenAI's words."""
-        auth = recorded.headers.get("authorization", "")
-        key = auth[7:] if auth.startswith("Bearer ") else ""
-        if self.keys is not None and not key:
+        refused = self.key_problem(recorded)
+        if refused == "missing":
             return error_reply(401, "You didn't provide an API key. You need to provide your API key in an "
                                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
-        if self.keys is not None and key not in self.keys:
+        if refused == "unknown":
+            key = self.presented_key(recorded)
             return error_reply(401, f"Incorrect API key provided: {_redacted(key)}. You can find your API key at "
                                "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
         try:

@@ -1,4 +1,9 @@
-"""A fake of the Gemini API as an AI Studio key holder meets it (wire notes §2.4, §3.2, §7).
+"""A fake of the Gemini API as an AI Studio key holder meets it.
+
+Sources: https://ai.google.dev/api/generate-content, https://ai.google.dev/gemini-api/docs/rate-limits,
+https://ai.google.dev/gemini-api/docs/thought-signatures,
+https://ai.google.dev/gemini-api/docs/troubleshooting; the refused schema keywords are CLIProxyAPI's
+``CleanJSONSchemaForGemini`` list (router-for-me/CLIProxyAPI internal/util/gemini_schema.go).
 
 ``POST /v1beta/models/{model}:generateContent`` and
 ``:streamGenerateContent`` on loopback.  Like Google, it checks the key first
@@ -6,12 +11,12 @@
 a wrong one 400 ``INVALID_ARGUMENT`` with ``ErrorInfo.reason
 API_KEY_INVALID``), then the body: unknown top-level fields, empty
 ``contents`` or ``parts``, invalid roles, function responses that do not
-match the calls, Gemini 3 tool turns without a ``thoughtSignature`` (§4.7),
+match the calls, Gemini 3 tool turns without a ``thoughtSignature``,
 and function declaration ``parameters`` that hold JSON-schema keywords
 Gemini refuses (``Unknown name "additionalProperties" ... Cannot find
-field.``).  The refused set is the §4.4 list, a little stricter than Google
+field.``).  The refused set is CLIProxyAPI's list, a little stricter than Google
 for the few keywords (``format``, ``default``, ``title``...) its Schema
-proto knows: the gateway's cleanup must remove them all (§7).
+proto knows: the gateway's cleanup must remove them all.
 ``parametersJsonSchema`` takes full JSON Schema and is not checked.
 
 Answers are ``GenerateContentResponse`` objects.  Streams carry incremental
@@ -27,7 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -41,14 +46,14 @@ REQUEST_FIELDS = frozenset({
     "model", "contents", "systemInstruction", "system_instruction", "tools", "toolConfig", "tool_config",
     "safetySettings", "safety_settings", "generationConfig", "generation_config", "cachedContent", "cached_content",
 })
-#: Keywords Gemini's ``parameters`` refuses (§4.4); every ``x-*`` extension too.
+#: Keywords Gemini's ``parameters`` refuses (CLIProxyAPI's list); every ``x-*`` extension too.
 REFUSED_SCHEMA_KEYWORDS = frozenset({
     "$schema", "$defs", "definitions", "$ref", "$id", "$comment", "const", "additionalProperties", "propertyNames",
     "patternProperties", "if", "then", "else", "minLength", "maxLength", "exclusiveMinimum", "exclusiveMaximum",
     "pattern", "minItems", "maxItems", "uniqueItems", "format", "default", "examples", "enumDescriptions",
     "enumTitles", "prefill", "deprecated", "encrypted", "nullable", "title", "allOf", "oneOf", "not",
 })
-#: What the Schema proto knows and §4.4 keeps (``multipleOf`` per §4.4's note).
+#: What the Schema proto knows and CLIProxyAPI's cleanup keeps (``multipleOf`` among them).
 SCHEMA_FIELDS = frozenset({
     "type", "description", "enum", "properties", "required", "items", "minimum", "maximum", "multipleOf", "anyOf",
     "propertyOrdering", "minProperties", "maxProperties", "example", "any_of", "property_ordering",
@@ -71,7 +76,7 @@ def status_body(code: int, status: str, message: str, details: Iterable[dict[str
 def status_reply(code: int, status: str, message: str, details: Iterable[dict[str, Any]] = (),
                  **headers: str) -> Reply:
     """A google.rpc.Status error answer."""
-    return Reply.json(status_body(code, status, message, details), status=code, **headers)
+    return Reply(status=code, body=status_body(code, status, message, details), headers=dict(headers))
 
 
 def invalid_argument(message: str) -> Reply:
@@ -80,7 +85,7 @@ def invalid_argument(message: str) -> Reply:
 
 
 def rate_limit_reply(retry_delay: int = 56, model: str = "gemini-2.5-pro", daily: bool = False) -> Reply:
-    """429 ``RESOURCE_EXHAUSTED`` of the free tier, with QuotaFailure, Help and RetryInfo (§3.2).
+    """429 ``RESOURCE_EXHAUSTED`` of the free tier, with QuotaFailure, Help and RetryInfo (rate-limits page).
 
     ``daily`` names the per-day quota, which only resets at midnight Pacific
     time even though Google's ``RetryInfo`` still says seconds.
@@ -104,7 +109,7 @@ def rate_limit_reply(retry_delay: int = 56, model: str = "gemini-2.5-pro", daily
 
 
 def overloaded_reply() -> Reply:
-    """503 ``UNAVAILABLE``: the model is overloaded (§3.2)."""
+    """503 ``UNAVAILABLE``: the model is overloaded (troubleshooting page)."""
     return status_reply(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
 
 
@@ -127,7 +132,7 @@ def schema_problem(schema: Any, where: str) -> str | None:
     if not isinstance(schema, dict):
         return f"Invalid value at '{where}': expected a Schema object."
     for key in schema:
-        if key not in SCHEMA_FIELDS:  # every §4.4 keyword and x-* extension falls here
+        if key not in SCHEMA_FIELDS:  # every refused keyword and x-* extension falls here
             return f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
     kind = schema.get("type")
     if kind is not None and (not isinstance(kind, str) or kind.lower() not in SCHEMA_TYPES):
@@ -152,7 +157,7 @@ def _calls(content: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def tool_turn_problem(contents: list[dict[str, Any]], model: str) -> str | None:
-    """As many function responses as calls; on Gemini 3 a ``thoughtSignature`` on each turn's first call (§4.7).
+    """As many function responses as calls; on Gemini 3 a ``thoughtSignature`` on each turn's first call.
 
     Google checks signatures only in the current turn: the contents after
     the last user message that holds text rather than function responses.
@@ -245,6 +250,11 @@ def answer_chunks(model: str, pieces: list[str], thought: str | None = None) -> 
     return chunks
 
 
+def text_pieces(text: str) -> list[str]:
+    """``text`` as streamed pieces: one word per chunk, spaces kept."""
+    return [w if i == 0 else f" {w}" for i, w in enumerate(text.split(" "))]
+
+
 def sse_frames(chunks: list[dict[str, Any]], crlf: bool = False) -> list[bytes]:
     """``alt=sse`` framing: ``data:`` lines only, no terminator."""
     end = b"\r\n\r\n" if crlf else b"\n\n"
@@ -259,7 +269,7 @@ def json_array_frames(chunks: list[dict[str, Any]]) -> list[bytes]:
 
 def function_call_reply(model: str, name: str, args: dict[str, Any], stream: bool, sse: bool = True,
                         text: str = "Let me check.") -> Reply:
-    """An answer that says ``text`` then calls ``name`` (whole, in one part; signed on Gemini 3, §4.7).
+    """An answer that says ``text`` then calls ``name`` (whole, in one part; signed on Gemini 3).
 
     The turn ends with ``STOP``: Gemini has no tool-call finish reason.
     """
@@ -279,12 +289,12 @@ def function_call_reply(model: str, name: str, args: dict[str, Any], stream: boo
 class GeminiSimulator(Simulator):
     """``/v1beta/models/{model}:{generateContent|streamGenerateContent}``."""
 
-    def __init__(self, keys: set[str] | None = None, models: set[str] | None = None,
+    key_header = "x-goog-api-key"
+
+    def __init__(self, keys: Collection[str] | None = None, models: Collection[str] | None = None,
                  reply_text: str = "Hello from the Gemini simulator.",
                  thought_text: str = "The user would like a greeting.", crlf: bool = False) -> None:
-        super().__init__()
-        self.keys = keys
-        self.models = models
+        super().__init__(keys, models)
         self.reply_text = reply_text
         self.thought_text = thought_text
         self.crlf = crlf
@@ -298,19 +308,23 @@ class GeminiSimulator(Simulator):
         """The two generate methods, model in the path."""
         return [web.post("/v1beta/models/{target}", self.handle)]
 
+    def presented_key(self, recorded: Recorded) -> str:
+        """Google takes the key in ``x-goog-api-key`` or the ``key`` query parameter."""
+        return super().presented_key(recorded) or recorded.query.get("key", "")
+
     def check(self, recorded: Recorded) -> Reply | None:
         """Key, method, model and body, in Google's order and words."""
-        key = recorded.headers.get("x-goog-api-key") or recorded.query.get("key")
-        if self.keys is not None and not key:
+        refused = self.key_problem(recorded)
+        if refused == "missing":
             return status_reply(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers "
                                 "without established identity). Please use API Key or other form of API consumer "
                                 "identity to call this API.")
-        if self.keys is not None and key not in self.keys:
+        if refused == "unknown":
             return _api_key_invalid()
         model, _, action = recorded.path.rsplit("/", 1)[-1].partition(":")
         if action not in ("generateContent", "streamGenerateContent"):
             return status_reply(404, "NOT_FOUND", f"Method not found: {action or model}")
-        if self.models is not None and model not in self.models:
+        if not self.serves(model):
             return status_reply(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta, or is not "
                                 "supported for generateContent. Call ListModels to see the list of available "
                                 "models and their supported methods.")
@@ -332,11 +346,10 @@ class GeminiSimulator(Simulator):
             if thought is not None:
                 parts = [{"text": thought, "thought": True},
                          {"text": self.reply_text, "thoughtSignature": thought_signature(thought)}]
-            words = len(self.reply_text.split(" "))
-            return Reply.json(response_chunk(model, parts, usage(words, 5 if thought else 0), f"sim-{next(_ids)}",
+            count = len(self.reply_text.split(" "))
+            return Reply.json(response_chunk(model, parts, usage(count, 5 if thought else 0), f"sim-{next(_ids)}",
                                              "STOP"))
-        words = self.reply_text.split(" ")
-        chunks = answer_chunks(model, [w if i == 0 else f" {w}" for i, w in enumerate(words)], thought)
+        chunks = answer_chunks(model, text_pieces(self.reply_text), thought)
         if recorded.query.get("alt") == "sse":
             return Reply.sse(sse_frames(chunks, self.crlf))
         return Reply(chunks=json_array_frames(chunks), headers={"content-type": "application/json; charset=UTF-8"})
