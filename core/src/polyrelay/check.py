@@ -26,10 +26,11 @@ from polyrelay.server import base_url, load
 
 def _auth_files(gateway: Gateway) -> tuple[list[str], list[str]]:
     """``(served, not served)`` lines for every file of the auth dir."""
-    served, ignored = [], []
-    for path, credential, reason in gateway.auth_dir.describe():
-        if credential is not None:
-            served.append(f"{path.name} → {credential.provider} ({credential.kind})")
+    served: list[str] = []
+    ignored: list[str] = []
+    for path, credentials, reason in gateway.auth_dir.describe():
+        if credentials:
+            served.extend(f"{path.name} → {c.provider} ({c.kind})" for c in credentials)
         else:
             ignored.append(f"{path.name}: {reason or 'its provider did not take it'}")
     return served, ignored

@@ -270,9 +270,9 @@ class AuthDir:
                 added += 1
         return added, reloaded, removed
 
-    def describe(self) -> list[tuple[Path, Credential | None, str | None]]:
-        """Each file with the credential it would load, or why it is skipped; the pool is left alone."""
-        rows: list[tuple[Path, Credential | None, str | None]] = []
+    def describe(self) -> list[tuple[Path, list[Credential] | None, str | None]]:
+        """Each file with the credentials it would load, or why it is skipped; the pool is left alone."""
+        rows: list[tuple[Path, list[Credential] | None, str | None]] = []
         for path in _walk(self.directory):
             try:
                 rows.append((path, self._load(path), None))

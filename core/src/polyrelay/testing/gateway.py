@@ -47,7 +47,7 @@ async def run_gateway(
     """
     if "auth-dir" not in config_text:
         config_text += "\nauth-dir: /nonexistent/polyrelay-test-auth\n"
-    config, pm = load(config_text=config_text, environ=environ or {}, extra_plugins=extra_plugins)
+    config, pm = load(config_text=config_text, environ=environ or {}, extra_plugins=extra_plugins or ())
     config.host, config.port = "127.0.0.1", free_port()
     app = App(config, pm)
     stop = asyncio.Event()
