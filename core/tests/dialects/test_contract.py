@@ -15,11 +15,13 @@ import json
 from typing import Any, ClassVar
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyrelay import aggregate, ir
 from polyrelay.dialects import Dialect, DialectError, get_dialect
+from polyrelay.dialects.errorbody import MESSAGE_LIMIT
 
 # Each subclass runs the same test functions: differing_executors is the point, not a mistake.
 FUZZ = settings(max_examples=150, deadline=None,
@@ -274,6 +276,26 @@ class DialectContract:
         error = ir.ErrorInfo(status, message)
         back = self.dialect.decode_error(status, json.dumps(self.dialect.error_body(error)).encode())
         assert (back.status, back.message, back.kind) == (status, message, error.kind)
+
+    @pytest.mark.parametrize("status", [429, 502, 503])
+    def test_an_unstructured_error_body_reads_the_same_in_every_dialect(self, status: int) -> None:
+        # A load balancer's HTML page: the client sees its start, cut to one length, with the status kept.
+        page = "<html><body>Bad gateway. Please try again in 7s." + "x" * 5000 + "</body></html>"
+        error = self.dialect.decode_error(status, page.encode())
+        assert error.status == status
+        assert error.message == page[:MESSAGE_LIMIT]
+        assert error.retry_after == 7.0
+
+    @pytest.mark.parametrize("body", [b"", b"   \n", b"[]"])
+    def test_an_empty_error_body_names_the_status(self, body: bytes) -> None:
+        error = self.dialect.decode_error(503, body)
+        assert (error.status, error.message) == (503, "upstream returned HTTP 503")
+
+    def test_an_error_object_in_a_one_element_array_is_read(self) -> None:
+        # Some proxies wrap the dialect's own error body in an array.
+        own = json.dumps([self.dialect.error_body(ir.ErrorInfo(429, "slow down"))]).encode()
+        error = self.dialect.decode_error(429, own)
+        assert (error.status, error.message, error.kind) == (429, "slow down", "rate_limit")
 
     # Not 403: the OpenAI error shapes (CLIProxyAPI's) write a permission error with the code
     # insufficient_quota, which reads back as a quota 429 in Chat and Responses.

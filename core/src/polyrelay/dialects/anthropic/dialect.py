@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.anthropic.errors import error_info, error_object, retry_hint
+from polyrelay.dialects.anthropic.errors import error_info, error_object
 from polyrelay.dialects.anthropic.request import decode_request_body, encode_request_body
 from polyrelay.dialects.anthropic.response import decode_response_body, encode_response_body
 from polyrelay.dialects.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
@@ -16,7 +16,7 @@ from polyrelay.dialects.base import (
     content_field_problem,
     json_error_frame,
 )
-from polyrelay.jsonutil import loads
+from polyrelay.dialects.errorbody import read_error_body
 from polyrelay.sse import SSEEvent
 
 
@@ -95,15 +95,10 @@ class AnthropicDialect(CodecFacade):
 
     def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
         """An upstream error body (any bytes, JSON or not) → canonical error."""
-        text = body.decode("utf-8", errors="replace").strip() if isinstance(body, (bytes, bytearray)) else ""
-        fallback = text[:500] or f"upstream error (HTTP {status})"
-        try:
-            payload = loads(text) if text else None
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            return ir.ErrorInfo(status=status, message=fallback, retry_after=retry_hint(text))
-        return error_info(payload, status, fallback)
+        read = read_error_body(status, body)
+        if not isinstance(read.payload, dict):
+            return read.plain()
+        return error_info(read.payload, status, read.fallback)
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"type":"error","error":{"type","message"}}``."""

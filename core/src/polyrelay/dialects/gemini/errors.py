@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from polyrelay import ir
+from polyrelay.dialects.errorbody import no_message, read_error_body
 from polyrelay.dialects.fields import str_or_none
 from polyrelay.dialects.gemini.protojson import field_of
 from polyrelay.dialects.gemini.wire import HTTP_BY_STATUS, STATUS_BY_KIND
 from polyrelay.dialects.hints import parse_duration, retry_hint_in_text
-from polyrelay.jsonutil import loads
 
 
 def _format_duration(seconds: float) -> str:
@@ -50,26 +50,16 @@ def error_from_object(error: Any, status: int) -> ir.ErrorInfo:
     reason = next((d.get("reason") for d in details if isinstance(d, dict)
                    and str(d.get("@type", "")).endswith("google.rpc.ErrorInfo") and isinstance(d.get("reason"), str)),
                   None)
-    return ir.ErrorInfo(status=status, message=message or name or f"upstream returned HTTP {status}",
+    return ir.ErrorInfo(status=status, message=message or name or no_message(status),
                         code=reason or name, retry_after=_retry_after(details, message))
 
 
 def decode_error_body(status: int, body: bytes) -> ir.ErrorInfo:
     """Upstream error body (google.rpc.Status, maybe in a one-element array) → canonical error."""
-    try:
-        text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
-        try:
-            data = loads(text) if text.strip() else None
-        except ValueError:
-            data = None
-        if isinstance(data, list) and data:
-            data = data[0]
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            return error_from_object(data["error"], status)
-        message = text.strip()[:2000] or f"upstream returned HTTP {status}"
-        return ir.ErrorInfo(status=status, message=message, retry_after=retry_hint_in_text(message))
-    except Exception:  # a garbage body must never take the error path down with it
-        return ir.ErrorInfo(status=status, message=f"upstream returned HTTP {status}")
+    read = read_error_body(status, body)
+    if isinstance(read.payload, dict) and isinstance(read.payload.get("error"), dict):
+        return error_from_object(read.payload["error"], status)
+    return read.plain()
 
 
 def error_body_for(error: ir.ErrorInfo) -> dict[str, Any]:

@@ -15,12 +15,12 @@ from polyrelay.dialects.base import (
     openai_model_entry,
     openai_models_body,
 )
+from polyrelay.dialects.errorbody import MESSAGE_LIMIT, read_error_body
 from polyrelay.dialects.openai_chat.errors import error_fields, error_info
 from polyrelay.dialects.openai_chat.request import decode_request_body, encode_request_body
 from polyrelay.dialects.openai_chat.response import decode_response_body, encode_response_body
 from polyrelay.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
 from polyrelay.dialects.openai_chat.wire import NAME
-from polyrelay.jsonutil import loads
 from polyrelay.sse import SSEEvent
 
 
@@ -98,18 +98,9 @@ class OpenAIChatDialect(CodecFacade):
 
     def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
         """Upstream error body (OpenAI, DashScope, vLLM shapes, or garbage) → canonical error."""
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            raw = bytes(body)
-        else:
-            raw = body.encode() if isinstance(body, str) else b""
-        try:
-            parsed = loads(raw) if raw.strip() else None
-        except ValueError:
-            parsed = None
-        message, code, type_ = error_fields(parsed)
-        if message is None:
-            message = raw.decode("utf-8", errors="replace").strip()[:1000] or None
-        return error_info(status, message, code, type_)
+        read = read_error_body(status, body)
+        message, code, type_ = error_fields(read.payload)
+        return error_info(status, message or read.text[:MESSAGE_LIMIT] or None, code, type_)
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"error":{"message","type","param","code"}}``."""

@@ -7,9 +7,10 @@ from typing import Any
 
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
+from polyrelay.dialects.errorbody import read_error_body
 from polyrelay.dialects.hints import retry_hint_in_text
 from polyrelay.dialects.openai_responses.wire import TYPES_THAT_ARE_CODES
-from polyrelay.jsonutil import dumps, loads
+from polyrelay.jsonutil import dumps
 
 
 def _error_info(status: int, body: dict[str, Any], fallback: str) -> ir.ErrorInfo:
@@ -33,19 +34,16 @@ def _error_info(status: int, body: dict[str, Any], fallback: str) -> ir.ErrorInf
 
 
 def decode_error_body(status: int, body: bytes) -> ir.ErrorInfo:
-    text = body.decode("utf-8", errors="replace").strip()
-    fallback = text[:1000] or f"upstream returned HTTP {status}"
-    try:
-        data = loads(body) if text else None
-    except ValueError:
-        data = None
+    """An upstream error body (OpenAI, Codex, or garbage) → ErrorInfo."""
+    read = read_error_body(status, body)
+    data = read.payload
     if not isinstance(data, dict):
-        return ir.ErrorInfo(status=status, message=fallback, retry_after=retry_hint_in_text(text))
+        return read.plain()
     detail = data.get("detail")  # the Codex backend's 400s: {"detail": "..."}
     if detail is not None and "error" not in data:
         message = detail if isinstance(detail, str) else dumps(detail).decode()
         return ir.ErrorInfo(status=status, message=message, retry_after=retry_hint_in_text(message))
-    return _error_info(status, data, fallback)
+    return _error_info(status, data, read.fallback)
 
 
 def stream_error(data: dict[str, Any], fallback_status: int) -> ir.ErrorInfo:
