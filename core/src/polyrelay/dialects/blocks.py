@@ -54,6 +54,7 @@ allocation per delta; a :class:`Closed` per block closed.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from polyrelay.dialects.calls import NO_ARGUMENTS
 
@@ -169,7 +170,7 @@ class Blocks:
                 arguments = NO_ARGUMENTS  # no client has to parse ""
         return Closed(index, self._kinds[key], arguments)
 
-    def close_all(self, where: Callable[[Hashable], bool] | None = None) -> list[Closed]:
+    def close_all(self, where: Callable[[Any], bool] | None = None) -> list[Closed]:
         """Close every open block (or those whose key ``where`` accepts), in index order."""
         keys = [key for key in self._open if where is None or where(key)]
         keys.sort(key=self._open.__getitem__)
