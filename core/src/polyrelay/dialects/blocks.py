@@ -181,3 +181,15 @@ class Blocks:
         closed = self.close_all() if self._open else []
         self.finished = True
         return closed
+
+
+class Tracked:
+    """A stream decoder whose terminal state is its tracker's (the ``finished`` every decoder promises)."""
+
+    __slots__ = ()
+    _blocks: Blocks
+
+    @property
+    def finished(self) -> bool:
+        """True once the stream's own terminal event arrived (normal end or error)."""
+        return self._blocks.finished

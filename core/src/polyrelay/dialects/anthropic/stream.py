@@ -11,13 +11,13 @@ from polyrelay.dialects.anthropic.errors import error_info, error_object
 from polyrelay.dialects.anthropic.response import client_message_id, decode_usage, encode_usage, stop_reason_out
 from polyrelay.dialects.anthropic.wire import NAME, STOP_REASON_TO_IR, STREAM_BLOCK_KINDS, STREAM_DELTAS
 from polyrelay.dialects.base import merge_usage
-from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks, Closed
+from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks, Closed, Tracked
 from polyrelay.dialects.fields import index_or_none, str_or_none
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEEvent, SSEParser, frame
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(Tracked):
     """Anthropic upstream SSE bytes → IR events."""
 
     def __init__(self) -> None:
@@ -27,11 +27,6 @@ class AnthropicStreamDecoder:
         self._usage: dict[str, Any] = {}  # raw cumulative usage: message_start, then message_delta
         self._delta_sent = False
         self._tool_called = False
-
-    @property
-    def finished(self) -> bool:
-        """True once message_stop or an error arrived."""
-        return self._blocks.finished
 
     def feed(self, data: bytes) -> list[ir.Event]:
         """Consume bytes split anywhere; return the events they complete."""

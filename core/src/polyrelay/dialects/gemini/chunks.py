@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from polyrelay import ir
-from polyrelay.dialects.blocks import Blocks
+from polyrelay.dialects.blocks import Blocks, Tracked
 from polyrelay.dialects.gemini.errors import error_from_object
 from polyrelay.dialects.gemini.protojson import count_of, field_of, json_text, merge_missing, unknown_keys
 from polyrelay.dialects.gemini.wire import FINISH_TO_STOP
@@ -40,25 +40,20 @@ def encode_usage(usage: ir.Usage) -> dict[str, Any]:
     return meta
 
 
-class ChunkReader:
+class ChunkReader(Tracked):
     """Turns Gemini response chunks into IR events (shared by streams and whole bodies)."""
 
-    def __init__(self, keep_extras: bool = False) -> None:
+    def __init__(self, keep_extras: bool = False, blocks: Blocks | None = None) -> None:
         self.usage: ir.Usage | None = None
         self.calls = 0
         self.raw_parts: list[list[Any]] = []  # parts the IR cannot carry, with the block index they precede
         self.extras: dict[str, Any] = {}  # unknown response fields (decode_response only)
         self._keep_extras = keep_extras
         # Gemini's wire has no block stop: a part of another kind ends the current block.
-        self._blocks = Blocks()
+        self._blocks = blocks if blocks is not None else Blocks()
         self._current: int | None = None
         self._id = ""
         self._seed = uuid.uuid4().hex[:12]  # call ids when the upstream gives no responseId
-
-    @property
-    def finished(self) -> bool:
-        """True once a finishReason, a block or an error ended the message."""
-        return self._blocks.finished
 
     def read(self, chunk: Any) -> list[ir.Event]:
         """Events for one parsed chunk (an object, or a list of them)."""

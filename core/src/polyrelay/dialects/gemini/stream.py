@@ -9,7 +9,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import signatures
 from polyrelay.dialects.base import merge_usage
-from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks
+from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks, Tracked
 from polyrelay.dialects.gemini.chunks import ChunkReader, encode_usage
 from polyrelay.dialects.gemini.content import args_object
 from polyrelay.dialects.gemini.errors import error_body_for
@@ -77,20 +77,16 @@ class _ArraySplitter:
         return elements
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(Tracked):
     """Upstream Gemini stream (SSE or streamed JSON array) → IR events."""
 
     def __init__(self) -> None:
-        self._reader = ChunkReader()
+        self._blocks = Blocks()  # the stream's, kept by its chunk reader
+        self._reader = ChunkReader(blocks=self._blocks)
         self._mode: str | None = None  # "sse" or "array", from the first non-blank byte
         self._head = b""
         self._sse = SSEParser()
         self._array = _ArraySplitter()
-
-    @property
-    def finished(self) -> bool:
-        """True once a finishReason or an error arrived."""
-        return self._reader.finished
 
     def feed(self, data: bytes) -> list[ir.Event]:
         """Consume bytes split anywhere; return the events they complete."""

@@ -8,7 +8,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import merge_usage
-from polyrelay.dialects.blocks import Blocks
+from polyrelay.dialects.blocks import Blocks, Tracked
 from polyrelay.dialects.fields import is_int
 from polyrelay.dialects.openai_chat.errors import stream_error
 from polyrelay.dialects.openai_chat.response import (
@@ -24,7 +24,7 @@ from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEParser, frame
 
 
-class ChatStreamDecoder:
+class ChatStreamDecoder(Tracked):
     """Chat completion chunks (SSE, ``[DONE]``-terminated) → IR events."""
 
     def __init__(self) -> None:
@@ -35,11 +35,6 @@ class ChatStreamDecoder:
         self._tool_ids: dict[int, str] = {}
         self._stop: str | None = None
         self._usage: ir.Usage | None = None
-
-    @property
-    def finished(self) -> bool:
-        """True once ``[DONE]`` or an error arrived."""
-        return self._blocks.finished
 
     def feed(self, data: bytes) -> list[ir.Event]:
         """Consume bytes split anywhere; return the events they complete."""

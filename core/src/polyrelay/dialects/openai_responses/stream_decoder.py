@@ -7,7 +7,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.aggregate import response_events
 from polyrelay.dialects.base import DialectError
-from polyrelay.dialects.blocks import Blocks
+from polyrelay.dialects.blocks import Blocks, Tracked
 from polyrelay.dialects.fields import dict_or_empty
 from polyrelay.dialects.openai_responses.errors import stream_error
 from polyrelay.dialects.openai_responses.items import reasoning_part
@@ -33,7 +33,7 @@ def _content_index(data: dict[str, Any]) -> int:
     return index if isinstance(index, int) else 0
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(Tracked):
     """Responses SSE bytes → IR events.
 
     IR blocks are keyed by (item key, content index): a message item opens a
@@ -48,11 +48,6 @@ class ResponsesStreamDecoder:
         self._blocks = Blocks()  # keyed by (item key, content index); fill: the block got content
         self._item_keys: dict[str, int] = {}  # item id → output_index
         self._saw_call = False
-
-    @property
-    def finished(self) -> bool:
-        """True once response.completed / incomplete / failed or an error arrived."""
-        return self._blocks.finished
 
     def feed(self, data: bytes) -> list[ir.Event]:
         """Consume bytes split anywhere; return the events they complete."""
