@@ -20,7 +20,8 @@ frames look:
   :class:`Closed`, and the codec sends them before its stop.
 * **close all, in index order**, on finish, on a cut and before an in-stream
   error: :meth:`Blocks.close_all` and :meth:`Blocks.finish`.
-* **terminal**: after :meth:`Blocks.finish` nothing may open.
+* **terminal**: after :meth:`Blocks.finish` nothing may open, and every codec
+  says nothing more (a decoder's ``finished``, :class:`Tracked`, is this).
 
 Where the dialects differ, the difference is a parameter or stays with the
 dialect, on purpose:
@@ -43,9 +44,18 @@ dialect, on purpose:
   block.  Chat also closes that current text block before its calls.
 * *Items of parts.*  A Responses ``output_item.done`` closes every content part
   of its item: ``close_all(where)`` takes a key filter.
-* *Which calls owe "{}".*  Custom tools take free text, and Responses and
-  Gemini carry arguments whole (``calls.function_arguments``), so only the
-  codec knows at open whether a block ``owes_arguments``.
+* *Which calls owe "{}".*  Only the codec knows at open whether a block
+  ``owes_arguments``: a custom tool's input is free text; Gemini sends a call
+  whole (its decoder always has arguments, its encoder reads ``""`` as
+  ``{}``); a Responses encoder applies ``calls.function_arguments`` to the
+  whole text in its done event, and its decoder hands on what the upstream's
+  done event says.  Chat (both ways) and the Anthropic decoder stream
+  fragments and owe it; the Anthropic encoder's ``tool_use`` start already
+  says ``"input": {}``.
+* *An encoder's in-stream error.*  Decoders close what is open before a
+  ``StreamError``; encoders end with their error frame as the stream stands
+  (no stop frames after it), so they call :meth:`Blocks.finish` and say
+  nothing of what it closed.
 
 Cheap on purpose (the stream path is hot): slots, a few dicts and sets, no
 allocation per delta; a :class:`Closed` per block closed.
