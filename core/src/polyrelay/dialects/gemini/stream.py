@@ -186,7 +186,7 @@ class GeminiStreamEncoder:
     def _delta(self, event: ir.BlockDelta) -> bytes:
         kind = self._blocks.kind(event.index)
         if kind is None:  # a lone signature opens no thought: it has nothing to ride on
-            implied = "signature" if event.kind == "signature" else BLOCK_FOR_DELTA[event.kind]
+            implied = event.kind if event.kind == "signature" else BLOCK_FOR_DELTA.get(event.kind, event.kind)
             kind = self._open(event.index, implied, None, None, "function")
         if kind == "tool_call":
             call = self._calls.get(event.index)
