@@ -111,8 +111,10 @@ def merge_usage(old: ir.Usage | None, new: ir.Usage) -> ir.Usage:
 class StreamDecoder(Protocol):
     """Turns raw upstream stream bytes into IR events, statefully."""
 
-    #: True once the upstream's own terminal event arrived (normal end or error).
-    finished: bool
+    @property
+    def finished(self) -> bool:
+        """True once the upstream's own terminal event arrived (normal end or error)."""
+        ...
 
     def feed(self, data: bytes) -> list[ir.Event]:
         """Consume bytes split anywhere; return the events they complete."""

@@ -9,31 +9,21 @@ from polyrelay import ir
 from polyrelay.dialects.anthropic.content import signature_out
 from polyrelay.dialects.anthropic.errors import error_info, error_object
 from polyrelay.dialects.anthropic.response import client_message_id, decode_usage, encode_usage, stop_reason_out
-from polyrelay.dialects.anthropic.wire import (
-    BLOCK_FOR_DELTA,
-    NAME,
-    STOP_REASON_TO_IR,
-    STREAM_BLOCK_KINDS,
-    STREAM_DELTAS,
-)
+from polyrelay.dialects.anthropic.wire import NAME, STOP_REASON_TO_IR, STREAM_BLOCK_KINDS, STREAM_DELTAS
 from polyrelay.dialects.base import merge_usage
-from polyrelay.dialects.calls import NO_ARGUMENTS
+from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks, Closed, Tracked
 from polyrelay.dialects.fields import index_or_none, str_or_none
 from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEEvent, SSEParser, frame
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(Tracked):
     """Anthropic upstream SSE bytes → IR events."""
 
     def __init__(self) -> None:
-        self.finished = False
         self._parser = SSEParser()
-        self._started = False
-        self._index: dict[int, int] = {}  # upstream block index → IR index
+        self._blocks = Blocks()  # keyed by upstream block index; the IR index is the count
         self._skipped: set[int] = set()  # upstream blocks the IR cannot carry (server tools...)
-        self._open: dict[int, str] = {}  # IR index → block kind, while open
-        self._with_arguments: set[int] = set()  # tool blocks that received argument text
         self._usage: dict[str, Any] = {}  # raw cumulative usage: message_start, then message_delta
         self._delta_sent = False
         self._tool_called = False
@@ -50,12 +40,12 @@ class AnthropicStreamDecoder:
         out: list[ir.Event] = []
         for event in self._parser.close():
             self._handle(event, out)
-        if not self.finished:
+        if not self._blocks.finished:
             self._close_blocks(out)
         return out
 
     def _handle(self, event: SSEEvent, out: list[ir.Event]) -> None:
-        if self.finished:
+        if self._blocks.finished:
             return
         try:
             payload = loads(event.data)
@@ -65,9 +55,8 @@ class AnthropicStreamDecoder:
             return
         kind = str_or_none(payload.get("type")) or event.event
         if kind == "error":
-            self._close_blocks(out)
+            self._stop_all(self._blocks.finish(), out)
             out.append(ir.StreamError(error_info(payload, None, "upstream stream error")))
-            self.finished = True
         elif kind == "message_start":
             self._message_start(payload, out)
         elif kind == "content_block_start":
@@ -77,26 +66,23 @@ class AnthropicStreamDecoder:
             self._ensure_started(out)
             self._block_delta(payload, out)
         elif kind == "content_block_stop":
-            upstream_index = index_or_none(payload.get("index"))
-            index = self._index.get(upstream_index, -1) if upstream_index is not None else -1
-            if index in self._open:
-                self._stop(index, out)
+            closed = self._blocks.close(index_or_none(payload.get("index")))
+            if closed is not None:
+                self._stop(closed, out)
         elif kind == "message_delta":
             self._ensure_started(out)
             self._message_delta(payload, out)
         elif kind == "message_stop":
             self._ensure_started(out)
-            self._close_blocks(out)
+            self._stop_all(self._blocks.finish(), out)
             if not self._delta_sent:
                 out.append(ir.MessageDelta(stop_reason="tool_use" if self._tool_called else "end_turn",
                                            usage=decode_usage(self._usage)))
             out.append(ir.MessageStop())
-            self.finished = True
         # "ping" and event types of the future: nothing to say.
 
     def _ensure_started(self, out: list[ir.Event]) -> None:
-        if not self._started:
-            self._started = True
+        if self._blocks.start():
             out.append(ir.MessageStart(id="", model=""))
 
     def _message_start(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
@@ -105,16 +91,13 @@ class AnthropicStreamDecoder:
         usage = message.get("usage")
         if isinstance(usage, dict):
             self._usage.update({k: v for k, v in usage.items() if v is not None})
-        if not self._started:
-            self._started = True
+        if self._blocks.start():
             out.append(ir.MessageStart(id=str_or_none(message.get("id")) or "",
                                        model=str_or_none(message.get("model")) or "",
                                        usage=decode_usage(self._usage) if isinstance(usage, dict) else None))
 
     def _open_block(self, upstream_index: int, kind: str, block: dict[str, Any], out: list[ir.Event]) -> int:
-        index = len(self._index)
-        self._index[upstream_index] = index
-        self._open[index] = kind
+        index = self._blocks.open(upstream_index, kind, owes_arguments=kind == "tool_call")
         if kind == "tool_call":
             self._tool_called = True
             out.append(ir.BlockStart(index, "tool_call", id=str_or_none(block.get("id")) or "",
@@ -136,11 +119,11 @@ class AnthropicStreamDecoder:
         if isinstance(text, str) and text:  # empty fragments say nothing
             out.append(ir.BlockDelta(index, kind, text, origin=NAME if kind == "signature" else None))  # type: ignore[arg-type]
             if kind == "arguments":
-                self._with_arguments.add(index)
+                self._blocks.fill(index)
 
     def _block_start(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
         upstream_index, block = index_or_none(payload.get("index")), payload.get("content_block")
-        if upstream_index is None or upstream_index in self._index or upstream_index in self._skipped:
+        if upstream_index is None or self._blocks.index(upstream_index) is not None or upstream_index in self._skipped:
             return
         block = block if isinstance(block, dict) else {}
         kind = STREAM_BLOCK_KINDS.get(str_or_none(block.get("type")) or "")
@@ -157,21 +140,24 @@ class AnthropicStreamDecoder:
         if spec is None:
             return  # citations_delta and future delta kinds
         kind, field = spec
-        index = self._index.get(upstream_index)
+        index = self._blocks.index(upstream_index)
         if index is None:  # a delta without its content_block_start: open the block it implies
             index = self._open_block(upstream_index, BLOCK_FOR_DELTA[kind], {}, out)
-        if index in self._open:
+        if self._blocks.is_open(upstream_index):
             self._delta(index, kind, delta.get(field), out)
 
-    def _stop(self, index: int, out: list[ir.Event]) -> None:
-        if self._open.pop(index) == "tool_call" and index not in self._with_arguments:
-            # A call without arguments: say "{}" so that no client has to parse "".
-            out.append(ir.BlockDelta(index, "arguments", NO_ARGUMENTS))
-        out.append(ir.BlockStop(index))
+    @staticmethod
+    def _stop(closed: Closed, out: list[ir.Event]) -> None:
+        if closed.arguments is not None:  # a call without arguments: "{}"
+            out.append(ir.BlockDelta(closed.index, "arguments", closed.arguments))
+        out.append(ir.BlockStop(closed.index))
+
+    def _stop_all(self, closed: list[Closed], out: list[ir.Event]) -> None:
+        for block in closed:
+            self._stop(block, out)
 
     def _close_blocks(self, out: list[ir.Event]) -> None:
-        for index in sorted(self._open):
-            self._stop(index, out)
+        self._stop_all(self._blocks.close_all(), out)
 
     def _message_delta(self, payload: dict[str, Any], out: list[ir.Event]) -> None:
         self._close_blocks(out)
@@ -192,10 +178,8 @@ class AnthropicStreamEncoder:
 
     def __init__(self, request: ir.Request) -> None:
         self._model = request.model
-        self._started = False
-        self._done = False
-        self._index: dict[int, int] = {}  # IR index → wire index
-        self._open: dict[int, str] = {}  # wire index → "text" | "thinking" | "redacted" | "tool" | "custom"
+        # Keyed by IR index; the wire index is the count; kinds: "text" | "thinking" | "redacted" | "tool" | "custom".
+        self._blocks = Blocks()
         self._signatures: dict[int, list[str | None]] = {}  # wire index → [signature so far, origin]
         self._tool_called = False
         self._usage = ir.Usage()
@@ -204,27 +188,27 @@ class AnthropicStreamEncoder:
 
     def encode(self, event: ir.Event) -> bytes:
         """Frames for one event."""
-        if self._done:
+        if self._blocks.finished:
             return b""
         out: list[bytes] = []
         if isinstance(event, ir.StreamError):
-            out.append(_frame("error", {"type": "error", "error": error_object(event.error)}))
-            self._done = True
-            return b"".join(out)
+            self._blocks.finish()  # an error frame ends the stream as it stands: no block stops
+            return _frame("error", {"type": "error", "error": error_object(event.error)})
         if isinstance(event, ir.MessageStart):
-            if not self._started:
+            if self._blocks.start():
                 self._start(event.id, event.usage, out)
             return b"".join(out)
-        self._start_if_needed(out)
+        if self._blocks.start():
+            self._start(None, None, out)
         if isinstance(event, ir.BlockStart):
-            if event.index not in self._index:
+            if self._blocks.index(event.index) is None:
                 self._open_block(event, out)
         elif isinstance(event, ir.BlockDelta):
             self._delta(event, out)
         elif isinstance(event, ir.BlockStop):
-            wire = self._index.get(event.index)
-            if wire is not None and wire in self._open:
-                self._stop(wire, out)
+            closed = self._blocks.close(event.index)
+            if closed is not None:
+                self._stop(closed, out)
         elif isinstance(event, ir.MessageDelta):
             # Held until MessageStop so the client sees exactly one message_delta.
             if event.stop_reason is not None:
@@ -239,12 +223,7 @@ class AnthropicStreamEncoder:
         """Anthropic streams need no closing bytes after message_stop / error."""
         return b""
 
-    def _start_if_needed(self, out: list[bytes]) -> None:
-        if not self._started:
-            self._start(None, None, out)
-
     def _start(self, message_id: str | None, usage: ir.Usage | None, out: list[bytes]) -> None:
-        self._started = True
         if usage is not None:
             self._usage = merge_usage(self._usage, usage)
         message: dict[str, Any] = {
@@ -253,8 +232,6 @@ class AnthropicStreamEncoder:
         out.append(_frame("message_start", {"type": "message_start", "message": message}))
 
     def _open_block(self, event: ir.BlockStart, out: list[bytes]) -> int:
-        wire = len(self._index)
-        self._index[event.index] = wire
         block: dict[str, Any]
         if event.kind == "tool_call":
             self._tool_called = True
@@ -270,7 +247,7 @@ class AnthropicStreamEncoder:
         else:
             kind = "text"
             block = {"type": "text", "text": ""}
-        self._open[wire] = kind
+        wire = self._blocks.open(event.index, kind)
         start = {"type": "content_block_start", "index": wire, "content_block": block}
         out.append(_frame("content_block_start", start))
         if kind == "custom":  # free-form input travels as the string of {"input": ...}
@@ -278,10 +255,10 @@ class AnthropicStreamEncoder:
         return wire
 
     def _delta(self, event: ir.BlockDelta, out: list[bytes]) -> None:
-        wire = self._index.get(event.index)
+        wire = self._blocks.index(event.index)
         if wire is None:
             wire = self._open_block(ir.BlockStart(event.index, BLOCK_FOR_DELTA[event.kind]), out)  # type: ignore[arg-type]
-        kind = self._open.get(wire)
+        kind = self._blocks.open_kind(event.index)
         if event.kind == "signature":
             if kind == "thinking":  # sent once at block end: clients replace, not append, signatures
                 held = self._signatures.setdefault(wire, ["", None])
@@ -302,8 +279,8 @@ class AnthropicStreamEncoder:
         if delta is not None:
             out.append(self._delta_frame(wire, delta))
 
-    def _stop(self, wire: int, out: list[bytes]) -> None:
-        kind = self._open.pop(wire)
+    def _stop(self, closed: Closed, out: list[bytes]) -> None:
+        wire, kind = closed.index, closed.kind
         held = self._signatures.pop(wire, None)
         if held and held[0]:
             signature = signature_out(held[0], held[1])
@@ -313,14 +290,13 @@ class AnthropicStreamEncoder:
         out.append(_frame("content_block_stop", {"type": "content_block_stop", "index": wire}))
 
     def _finish_message(self, out: list[bytes]) -> None:
-        for wire in sorted(self._open):
-            self._stop(wire, out)
+        for closed in self._blocks.finish():
+            self._stop(closed, out)
         reason = stop_reason_out(self._stop_reason, self._tool_called)
         delta = {"stop_reason": reason, "stop_sequence": self._stop_sequence if reason == "stop_sequence" else None}
         out.append(_frame("message_delta", {"type": "message_delta", "delta": delta,
                                             "usage": encode_usage(self._usage)}))
         out.append(_frame("message_stop", {"type": "message_stop"}))
-        self._done = True
 
     @staticmethod
     def _delta_frame(wire: int, delta: dict[str, Any]) -> bytes:

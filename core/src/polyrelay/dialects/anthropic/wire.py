@@ -119,7 +119,4 @@ STREAM_DELTAS = {"text_delta": ("text", "text"), "thinking_delta": ("thinking", 
                   "signature_delta": ("signature", "signature"), "input_json_delta": ("arguments", "partial_json")}
 
 
-BLOCK_FOR_DELTA = {"text": "text", "thinking": "thinking", "signature": "thinking", "arguments": "tool_call"}
-
-
 TOOL_ID_INVALID = re.compile(r"[^A-Za-z0-9_-]")

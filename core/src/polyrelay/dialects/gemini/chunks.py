@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from polyrelay import ir
+from polyrelay.dialects.blocks import Blocks, Tracked
 from polyrelay.dialects.gemini.errors import error_from_object
 from polyrelay.dialects.gemini.protojson import count_of, field_of, json_text, merge_missing, unknown_keys
 from polyrelay.dialects.gemini.wire import FINISH_TO_STOP
@@ -39,19 +40,18 @@ def encode_usage(usage: ir.Usage) -> dict[str, Any]:
     return meta
 
 
-class ChunkReader:
+class ChunkReader(Tracked):
     """Turns Gemini response chunks into IR events (shared by streams and whole bodies)."""
 
-    def __init__(self, keep_extras: bool = False) -> None:
-        self.finished = False
-        self.started = False
+    def __init__(self, keep_extras: bool = False, blocks: Blocks | None = None) -> None:
         self.usage: ir.Usage | None = None
         self.calls = 0
         self.raw_parts: list[list[Any]] = []  # parts the IR cannot carry, with the block index they precede
         self.extras: dict[str, Any] = {}  # unknown response fields (decode_response only)
         self._keep_extras = keep_extras
-        self._open: tuple[int, str] | None = None
-        self._next = 0
+        # Gemini's wire has no block stop: a part of another kind ends the current block.
+        self._blocks = blocks if blocks is not None else Blocks()
+        self._current: int | None = None
         self._id = ""
         self._seed = uuid.uuid4().hex[:12]  # call ids when the upstream gives no responseId
 
@@ -72,8 +72,7 @@ class ChunkReader:
         if usage is not None:
             self.usage = usage
         self._id = self._id or str(field_of(chunk, "responseId") or "")
-        if not self.started:
-            self.started = True
+        if self._blocks.start():
             start_usage = None
             if usage is not None:  # the input side is known up front; output comes with the stop
                 start_usage = ir.Usage(input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens)
@@ -106,20 +105,17 @@ class ChunkReader:
 
     def end(self, stop: str | None) -> list[ir.Event]:
         """Close the message: its stop reason (any call makes it tool_use) and usage."""
-        out = self._close()
+        out = self._finish()
         stop = "tool_use" if self.calls else (stop or "end_turn")
         out += [ir.MessageDelta(stop_reason=stop, usage=self.usage or ir.Usage()), ir.MessageStop()]
-        self.finished = True
         return out
 
     def fail(self, error: ir.ErrorInfo) -> list[ir.Event]:
         """An in-stream error: close what is open and report it."""
-        out = self._close()
-        if not self.started:  # even an error-only stream opens with a MessageStart
-            self.started = True
+        out = self._finish()
+        if self._blocks.start():  # even an error-only stream opens with a MessageStart
             out.append(ir.MessageStart(id="", model=""))
         out.append(ir.StreamError(error))
-        self.finished = True
         return out
 
     def close(self) -> list[ir.Event]:
@@ -141,7 +137,9 @@ class ChunkReader:
             if signature:
                 # Gemini 3 signs a text part; the IR only carries signatures on
                 # thinking, so it seals the open thought or gets one of its own.
-                index = self._open[0] if self._open and self._open[1] == "thinking" else self._block("thinking", out)
+                current = self._current
+                thought = current is not None and self._blocks.open_kind(current) == "thinking"
+                index = self._block("thinking", out) if current is None or not thought else current
                 out.append(ir.BlockDelta(index, "signature", signature, origin=ir.GEMINI))
                 out.extend(self._close())
             if text:
@@ -153,29 +151,32 @@ class ChunkReader:
             token = re.sub(r"[^A-Za-z0-9_-]", "", self._id) or self._seed
             call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else f"call_{token}_{self.calls}"
             args = call.get("args") if isinstance(call.get("args"), dict) else {}
-            index = self._next
-            self._next += 1
+            index = self._blocks.open_next("tool_call")  # a call comes whole: it opens and closes here
             out.append(ir.BlockStart(index, "tool_call", id=call_id, name=str(call.get("name") or "")))
             out.append(ir.BlockDelta(index, "arguments", json_text(args)))
             if signature:
                 out.append(ir.BlockDelta(index, "signature", signature, origin=ir.GEMINI))
+            self._blocks.close(index)
             out.append(ir.BlockStop(index))
         elif self._keep_extras:
             # executableCode, codeExecutionResult, inline images...: no IR block.
-            self.raw_parts.append([self._next, part])
+            self.raw_parts.append([self._blocks.opened, part])
 
     def _block(self, kind: str, out: list[ir.Event]) -> int:
-        if self._open and self._open[1] == kind:
-            return self._open[0]
+        current = self._current
+        if current is not None and self._blocks.open_kind(current) == kind:
+            return current
         out.extend(self._close())
-        index = self._next
-        self._next += 1
-        self._open = (index, kind)
+        index = self._current = self._blocks.open_next(kind)
         out.append(ir.BlockStart(index, kind))  # type: ignore[arg-type]
         return index
 
     def _close(self) -> list[ir.Event]:
-        if self._open is None:
-            return []
-        index, self._open = self._open[0], None
-        return [ir.BlockStop(index)]
+        """End the current block (a new part of another kind, a sealing signature, a call)."""
+        current, self._current = self._current, None
+        closed = self._blocks.close(current) if current is not None else None
+        return [ir.BlockStop(closed.index)] if closed is not None else []
+
+    def _finish(self) -> list[ir.Event]:
+        self._current = None
+        return [ir.BlockStop(closed.index) for closed in self._blocks.finish()]

@@ -9,6 +9,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import signatures
 from polyrelay.dialects.base import merge_usage
+from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks, Tracked
 from polyrelay.dialects.gemini.chunks import ChunkReader, encode_usage
 from polyrelay.dialects.gemini.content import args_object
 from polyrelay.dialects.gemini.errors import error_body_for
@@ -76,12 +77,12 @@ class _ArraySplitter:
         return elements
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(Tracked):
     """Upstream Gemini stream (SSE or streamed JSON array) → IR events."""
 
     def __init__(self) -> None:
-        self.finished = False
-        self._reader = ChunkReader()
+        self._blocks = Blocks()  # the stream's, kept by its chunk reader
+        self._reader = ChunkReader(blocks=self._blocks)
         self._mode: str | None = None  # "sse" or "array", from the first non-blank byte
         self._head = b""
         self._sse = SSEParser()
@@ -122,7 +123,6 @@ class GeminiStreamDecoder:
                 events.extend(self._reader.fail(error))
                 continue
             events.extend(self._reader.read(chunk))
-        self.finished = self._reader.finished
         return events
 
 
@@ -134,30 +134,30 @@ class GeminiStreamEncoder:
         self._sse = sse
         self._id = ""
         self._written = 0
-        self._done = False
         self._closed = False
         self._usage: ir.Usage | None = None
         self._stop: str | None = None
-        self._kinds: dict[int, str] = {}
+        # No wire index: blocks keep their IR index (and close in its order).
+        self._blocks = Blocks(renumber=False)
         # Gemini sends a call whole, so its fragments wait here for BlockStop.
         self._calls: dict[int, dict[str, Any]] = {}
         self._called = False
 
     def encode(self, event: ir.Event) -> bytes:
         """Frames for one event (often ``b""``: Gemini has no start/stop frames)."""
-        if self._done:
+        if self._blocks.finished:
             return b""
         if isinstance(event, ir.MessageStart):
             self._id = self._id or event.id
             self._usage = event.usage or self._usage
         elif isinstance(event, ir.BlockStart):
-            self._kinds[event.index] = event.kind
-            if event.kind == "tool_call":
-                self._calls[event.index] = {"id": event.id, "name": event.name, "kind": event.tool_kind, "args": []}
+            if self._blocks.index(event.index) is None:
+                self._open(event.index, event.kind, event.id, event.name, event.tool_kind)
         elif isinstance(event, ir.BlockDelta):
             return self._delta(event)
         elif isinstance(event, ir.BlockStop):
-            call = self._calls.pop(event.index, None)
+            closed = self._blocks.close(event.index)
+            call = self._calls.pop(closed.index, None) if closed is not None else None
             return self._call(call) if call is not None else b""
         elif isinstance(event, ir.MessageDelta):
             self._stop = event.stop_reason or self._stop
@@ -166,7 +166,7 @@ class GeminiStreamEncoder:
         elif isinstance(event, ir.MessageStop):
             return self._finish_message()
         elif isinstance(event, ir.StreamError):
-            self._done = True
+            self._blocks.finish()  # buffered calls are dropped: the error ends the stream as it stands
             return self._emit(dumps(error_body_for(event.error)))
         return b""
 
@@ -177,10 +177,21 @@ class GeminiStreamEncoder:
         self._closed = True
         return b"]" if self._written else b"[]"
 
-    def _delta(self, event: ir.BlockDelta) -> bytes:
-        kind = self._kinds.setdefault(event.index, {"arguments": "tool_call"}.get(event.kind, event.kind))
+    def _open(self, index: int, kind: str, call_id: str | None, name: str | None, tool_kind: str) -> str:
+        self._blocks.open(index, kind)
         if kind == "tool_call":
-            call = self._calls.setdefault(event.index, {"id": None, "name": None, "kind": "function", "args": []})
+            self._calls[index] = {"id": call_id, "name": name, "kind": tool_kind, "args": []}
+        return kind
+
+    def _delta(self, event: ir.BlockDelta) -> bytes:
+        kind = self._blocks.kind(event.index)
+        if kind is None:  # a lone signature opens no thought: it has nothing to ride on
+            implied = event.kind if event.kind == "signature" else BLOCK_FOR_DELTA.get(event.kind, event.kind)
+            kind = self._open(event.index, implied, None, None, "function")
+        if kind == "tool_call":
+            call = self._calls.get(event.index)
+            if call is None:
+                return b""  # the call was sent whole at its stop
             if event.kind == "arguments":
                 call["args"].append(event.text)
             elif event.kind == "signature":
@@ -209,8 +220,8 @@ class GeminiStreamEncoder:
         return self._chunk([part])
 
     def _finish_message(self) -> bytes:
-        out = b"".join(self._call(self._calls.pop(i)) for i in sorted(self._calls))
-        self._done = True
+        calls = (self._calls.pop(closed.index, None) for closed in self._blocks.finish())
+        out = b"".join(self._call(call) for call in calls if call is not None)
         finish = "STOP" if self._called else STOP_TO_FINISH.get(self._stop or "end_turn", "STOP")
         # Gemini CLI retries a stream whose last chunk lacks finishReason.
         return out + self._chunk([{"text": ""}], finish)

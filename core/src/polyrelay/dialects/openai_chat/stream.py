@@ -8,7 +8,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import merge_usage
-from polyrelay.dialects.calls import NO_ARGUMENTS
+from polyrelay.dialects.blocks import Blocks, Tracked
 from polyrelay.dialects.fields import is_int
 from polyrelay.dialects.openai_chat.errors import stream_error
 from polyrelay.dialects.openai_chat.response import (
@@ -24,20 +24,15 @@ from polyrelay.jsonutil import dumps, loads
 from polyrelay.sse import SSEParser, frame
 
 
-class ChatStreamDecoder:
+class ChatStreamDecoder(Tracked):
     """Chat completion chunks (SSE, ``[DONE]``-terminated) → IR events."""
 
     def __init__(self) -> None:
-        self.finished = False
         self._parser = SSEParser()
-        self._started = False
-        self._next_index = 0
-        self._open_kind: str | None = None  # "text" | "thinking" block currently open
-        self._open_index = -1
+        self._blocks = Blocks()  # every block opens with open_next: an upstream key may name several calls
+        self._current: int | None = None  # the current "text" | "thinking" block: a change of kind ends it
         self._tools: dict[Any, int] = {}  # upstream tool-call key → IR block index
         self._tool_ids: dict[int, str] = {}
-        self._open_tools: list[int] = []
-        self._without_arguments: set[int] = set()  # function calls that have had no fragment yet
         self._stop: str | None = None
         self._usage: ir.Usage | None = None
 
@@ -77,16 +72,14 @@ class ChatStreamDecoder:
             if at_eof:
                 return  # the body broke off mid-frame: a cut, which the core reports itself
             # A chunk we cannot read may have held content: fail loudly rather than lose it.
-            self._close_all(events)
+            self._close_all(events, terminal=True)
             events.append(ir.StreamError(ir.ErrorInfo(status=502, message="upstream sent a malformed stream chunk")))
-            self.finished = True
             return
         if not isinstance(chunk, dict):
             return
         if chunk.get("error") is not None:
-            self._close_all(events)
+            self._close_all(events, terminal=True)
             events.append(ir.StreamError(stream_error(chunk)))
-            self.finished = True
             return
         choice = pick_choice(chunk.get("choices"))
         usage = chunk.get("usage")
@@ -107,8 +100,7 @@ class ChatStreamDecoder:
             self._close_all(events)
 
     def _start(self, chunk: dict[str, Any], events: list[ir.Event]) -> None:
-        if not self._started:
-            self._started = True
+        if self._blocks.start():
             cid, model = chunk.get("id"), chunk.get("model")
             events.append(ir.MessageStart(id=cid if isinstance(cid, str) else "",
                                           model=model if isinstance(model, str) else ""))
@@ -129,11 +121,12 @@ class ChatStreamDecoder:
                     self._tool(call, position, events)
 
     def _text(self, kind: str, text: str, events: list[ir.Event]) -> None:
-        if self._open_kind != kind:
+        index = self._current
+        if index is None or self._blocks.open_kind(index) != kind:
             self._close_text(events)
-            self._open_kind, self._open_index = kind, self._new_block()
-            events.append(ir.BlockStart(self._open_index, kind))  # type: ignore[arg-type]
-        events.append(ir.BlockDelta(self._open_index, kind, text))  # type: ignore[arg-type]
+            index = self._current = self._blocks.open_next(kind)
+            events.append(ir.BlockStart(index, kind))  # type: ignore[arg-type]
+        events.append(ir.BlockDelta(index, kind, text))  # type: ignore[arg-type]
 
     def _tool(self, call: dict[str, Any], position: int, events: list[ir.Event]) -> None:
         custom = call.get("type") == "custom" or isinstance(call.get("custom"), dict)
@@ -148,12 +141,9 @@ class ChatStreamDecoder:
             index = None
         if index is None:
             self._close_text(events)
-            index = self._new_block()
+            index = self._blocks.open_next("tool_call", owes_arguments=not custom)
             self._tools[key] = index
             self._tool_ids[index] = call_id or new_id("call_")
-            self._open_tools.append(index)
-            if not custom:
-                self._without_arguments.add(index)
             name = body.get("name")
             events.append(ir.BlockStart(index, "tool_call", id=self._tool_ids[index],
                                         name=name if isinstance(name, str) else "",
@@ -162,33 +152,29 @@ class ChatStreamDecoder:
         if isinstance(fragment, (dict, list)):
             fragment = dumps(fragment).decode()  # some servers send the final arguments as an object
         if isinstance(fragment, str) and fragment:
-            self._without_arguments.discard(index)
+            self._blocks.fill(index)
             events.append(ir.BlockDelta(index, "arguments", fragment))
 
-    def _new_block(self) -> int:
-        index, self._next_index = self._next_index, self._next_index + 1
-        return index
-
     def _close_text(self, events: list[ir.Event]) -> None:
-        if self._open_kind is not None:
-            events.append(ir.BlockStop(self._open_index))
-            self._open_kind = None
+        if self._current is not None:
+            if self._blocks.close(self._current) is not None:
+                events.append(ir.BlockStop(self._current))
+            self._current = None
 
-    def _close_all(self, events: list[ir.Event]) -> None:
+    def _close_all(self, events: list[ir.Event], *, terminal: bool = False) -> None:
+        """The current text block first (as the wire reads), then the calls in index order."""
         self._close_text(events)
-        for index in self._open_tools:
-            if index in self._without_arguments:
-                events.append(ir.BlockDelta(index, "arguments", NO_ARGUMENTS))
-            events.append(ir.BlockStop(index))
-        self._open_tools.clear()
+        for closed in self._blocks.finish() if terminal else self._blocks.close_all():
+            if closed.arguments is not None:  # a call without arguments: "{}"
+                events.append(ir.BlockDelta(closed.index, "arguments", closed.arguments))
+            events.append(ir.BlockStop(closed.index))
 
     def _finish(self, events: list[ir.Event]) -> None:
         self._start({}, events)
-        self._close_all(events)
+        self._close_all(events, terminal=True)
         stop = self._stop or stop_reason_for(None, bool(self._tool_ids))
         events.append(ir.MessageDelta(stop_reason=stop, usage=self._usage))
         events.append(ir.MessageStop())
-        self.finished = True
 
 
 class ChatStreamEncoder:
@@ -200,38 +186,36 @@ class ChatStreamEncoder:
         self._sse = sse
         self._id = ""
         self._created = int(time.time())
-        self._started = False
-        self._done = False
         self._finish_sent = False
-        self._calls: dict[int, int] = {}  # IR block index → position among tool calls
-        self._without_arguments: set[int] = set()  # function calls that have had no arguments yet
+        # Holds the tool calls only, keyed by IR index: a call's index is its position among the calls.
+        self._calls = Blocks()
         self._stop: str | None = None
         self._usage = ir.Usage()
 
     def encode(self, event: ir.Event) -> bytes:
         """Frames for one event."""
-        if self._done:
+        if self._calls.finished:
             return b""
         out: list[dict[str, Any]] = []
         if isinstance(event, ir.StreamError):
-            self._done = True
+            self._calls.finish()
             return self._write([{"error": openai_errors.error_object(event.error, with_param=False)}])
-        if not self._started:
-            self._started = True
+        if self._calls.start():
             self._id = chat_id(event.id if isinstance(event, ir.MessageStart) else None)
             out.append(self._chunk({"role": "assistant", "content": ""}))
         if isinstance(event, ir.MessageStart):
             if event.usage is not None:
                 self._usage = merge_usage(self._usage, event.usage)
         elif isinstance(event, ir.BlockStart):
-            if event.kind == "tool_call":
+            if event.kind == "tool_call" and self._calls.index(event.index) is None:
                 out.append(self._call_start(event.index, event.id, event.name, event.tool_kind))
         elif isinstance(event, ir.BlockDelta):
             out.extend(self._delta(event))
-        elif isinstance(event, ir.BlockStop) and event.index in self._without_arguments:
-            self._without_arguments.discard(event.index)
-            out.append(self._chunk({"tool_calls": [{"index": self._calls[event.index],
-                                                    "function": {"arguments": NO_ARGUMENTS}}]}))
+        elif isinstance(event, ir.BlockStop):
+            closed = self._calls.close(event.index)
+            if closed is not None and closed.arguments is not None:  # a call without arguments: "{}"
+                out.append(self._chunk({"tool_calls": [{"index": closed.index,
+                                                        "function": {"arguments": closed.arguments}}]}))
         elif isinstance(event, ir.MessageDelta):
             if event.usage is not None:
                 self._usage = merge_usage(self._usage, event.usage)
@@ -243,7 +227,7 @@ class ChatStreamEncoder:
             if self._include_usage:
                 out.append({"id": self._id, "object": "chat.completion.chunk", "created": self._created,
                             "model": self._model, "choices": [], "usage": encode_usage(self._usage)})
-            self._done = True
+            self._calls.finish()  # a call still open gets no "{}" here: decoders close calls before the stop
             return self._write(out) + (b"data: [DONE]\n\n" if self._sse else b"")
         return self._write(out)
 
@@ -261,13 +245,12 @@ class ChatStreamEncoder:
         return chunk
 
     def _call_start(self, index: int, call_id: str | None, name: str | None, kind: str) -> dict[str, Any]:
-        position = self._calls[index] = len(self._calls)
+        position = self._calls.open(index, "tool_call", owes_arguments=kind != "custom")
         call: dict[str, Any] = {"index": position, "id": call_id or new_id("call_")}
         if kind == "custom":
             call.update(type="custom", custom={"name": name or "", "input": ""})
         else:
             call.update(type="function", function={"name": name or "", "arguments": ""})
-            self._without_arguments.add(index)
         return self._chunk({"tool_calls": [call]})
 
     def _delta(self, event: ir.BlockDelta) -> list[dict[str, Any]]:
@@ -278,18 +261,19 @@ class ChatStreamEncoder:
         if event.kind == "thinking":
             return [self._chunk({"reasoning_content": event.text})]
         out = []
-        if event.index not in self._calls:  # arguments without a start: announce the call first
+        position = self._calls.index(event.index)
+        if position is None:  # arguments without a start: announce the call first
             out.append(self._call_start(event.index, None, None, "function"))
-        self._without_arguments.discard(event.index)
-        out.append(self._chunk({"tool_calls": [{"index": self._calls[event.index],
-                                                "function": {"arguments": event.text}}]}))
+            position = self._calls.opened - 1
+        self._calls.fill(position)
+        out.append(self._chunk({"tool_calls": [{"index": position, "function": {"arguments": event.text}}]}))
         return out
 
     def _finish_chunk(self) -> list[dict[str, Any]]:
         if self._finish_sent:
             return []
         self._finish_sent = True
-        finish = "tool_calls" if self._calls else STOP_TO_FINISH.get(self._stop or "end_turn", "stop")
+        finish = "tool_calls" if self._calls.opened else STOP_TO_FINISH.get(self._stop or "end_turn", "stop")
         return [self._chunk({}, finish)]
 
     def _write(self, objects: list[dict[str, Any]]) -> bytes:

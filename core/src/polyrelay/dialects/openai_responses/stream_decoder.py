@@ -7,6 +7,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.aggregate import response_events
 from polyrelay.dialects.base import DialectError
+from polyrelay.dialects.blocks import Blocks, Tracked
 from polyrelay.dialects.fields import dict_or_empty
 from polyrelay.dialects.openai_responses.errors import stream_error
 from polyrelay.dialects.openai_responses.items import reasoning_part
@@ -32,7 +33,7 @@ def _content_index(data: dict[str, Any]) -> int:
     return index if isinstance(index, int) else 0
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(Tracked):
     """Responses SSE bytes → IR events.
 
     IR blocks are keyed by (item key, content index): a message item opens a
@@ -43,12 +44,8 @@ class ResponsesStreamDecoder:
     """
 
     def __init__(self) -> None:
-        self.finished = False
         self._parser = SSEParser()
-        self._started = False
-        self._index: dict[tuple[Any, Any], int] = {}  # block key → IR index
-        self._open: dict[int, tuple[Any, Any]] = {}  # IR index → block key, still open
-        self._filled: set[int] = set()  # IR indices that got content
+        self._blocks = Blocks()  # keyed by (item key, content index); fill: the block got content
         self._item_keys: dict[str, int] = {}  # item id → output_index
         self._saw_call = False
 
@@ -83,8 +80,7 @@ class ResponsesStreamDecoder:
     # -- helpers
 
     def _start(self, out: list[ir.Event], response: dict[str, Any]) -> None:
-        if not self._started:
-            self._started = True
+        if self._blocks.start():
             out.append(ir.MessageStart(id=str(response.get("id") or ""), model=str(response.get("model") or "")))
 
     def _key(self, data: dict[str, Any]) -> Any:
@@ -99,25 +95,23 @@ class ResponsesStreamDecoder:
 
     def _block(self, out: list[ir.Event], key: tuple[Any, Any], start: ir.BlockStart) -> int | None:
         """The IR index of block ``key``, started now if new; None once it closed."""
-        index = self._index.get(key)
+        index = self._blocks.index(key)
         if index is None:
-            index = start.index = len(self._index)
-            self._index[key] = index
-            self._open[index] = key
+            index = start.index = self._blocks.open(key, start.kind)
             self._saw_call |= start.kind == "tool_call"
             out.append(start)
-        return index if index in self._open else None
+        return index if self._blocks.is_open(key) else None
 
     def _delta(self, out: list[ir.Event], index: int | None, kind: str, text: Any, origin: str | None = None) -> None:
         if index is not None and isinstance(text, str) and text:
             out.append(ir.BlockDelta(index, kind, text, origin))  # type: ignore[arg-type]
             if kind != "signature":
-                self._filled.add(index)
+                self._blocks.fill(index)
 
     def _stop(self, out: list[ir.Event], item_key: Any = None, *, everything: bool = False) -> None:
-        for index in sorted(i for i, key in self._open.items() if everything or key[0] == item_key):
-            del self._open[index]
-            out.append(ir.BlockStop(index))
+        """Close every block, or those of one output item (each of its content parts)."""
+        closing = self._blocks.close_all() if everything else self._blocks.close_all(lambda key: key[0] == item_key)
+        out.extend(ir.BlockStop(closed.index) for closed in closing)
 
     def _tool_start(self, item: dict[str, Any]) -> ir.BlockStart:
         return ir.BlockStart(0, "tool_call", id=str(item.get("call_id") or item.get("id") or ""),
@@ -143,14 +137,14 @@ class ResponsesStreamDecoder:
             self._delta(out, self._block(out, (key, None), ir.BlockStart(0, "thinking")), "thinking", data.get("delta"))
         elif etype == "response.reasoning_summary_part.added":
             index = self._block(out, (key, None), ir.BlockStart(0, "thinking"))
-            if index in self._filled:
+            if index is not None and self._blocks.filled(index):
                 self._delta(out, index, "thinking", "\n\n")  # same joint as a whole response
         elif etype in _ARGUMENT_DELTAS:
             start = self._tool_start({"id": data.get("item_id")})
             self._delta(out, self._block(out, (key, None), start), "arguments", data.get("delta"))
         elif etype in _ARGUMENT_DONES:
-            index = self._index.get((key, None))
-            if index is not None and index not in self._filled:
+            index = self._blocks.index((key, None))
+            if index is not None and not self._blocks.filled(index):
                 self._delta(out, index, "arguments", data.get("arguments", data.get("input")))
         elif etype == "response.content_part.done":
             self._part_done(out, key, _content_index(data), dict_or_empty(data.get("part")))
@@ -160,23 +154,22 @@ class ResponsesStreamDecoder:
             response.setdefault("status", etype.removeprefix("response."))
             self._finish(out, response)
         elif etype in ("response.failed", "error"):
-            self._stop(out, everything=True)
+            out.extend(ir.BlockStop(closed.index) for closed in self._blocks.finish())
             source = response if etype == "response.failed" else data
             out.append(ir.StreamError(stream_error(source, 500)))
-            self.finished = True
 
     def _part_done(self, out: list[ir.Event], key: Any, content_index: Any, part: dict[str, Any]) -> None:
         """A content part ended: deliver its text if no delta did, close its block."""
         text = part.get("text", part.get("refusal"))
         block = (key, content_index)
-        if block not in self._index and not (isinstance(text, str) and text):
+        if self._blocks.index(block) is None and not (isinstance(text, str) and text):
             return
         index = self._block(out, block, ir.BlockStart(0, "text"))
-        if index is not None and index not in self._filled:
+        if index is not None and not self._blocks.filled(index):
             self._delta(out, index, "text", text)
-        if index is not None:
-            del self._open[index]
-            out.append(ir.BlockStop(index))
+        closed = self._blocks.close(block)
+        if closed is not None:
+            out.append(ir.BlockStop(closed.index))
 
     def _item_done(self, out: list[ir.Event], key: Any, item: dict[str, Any]) -> None:
         kind = item.get("type")
@@ -186,11 +179,11 @@ class ResponsesStreamDecoder:
                 self._part_done(out, key, ci, dict_or_empty(part))
         elif kind in ("function_call", "custom_tool_call"):
             index = self._block(out, (key, None), self._tool_start(item))
-            if index not in self._filled:
+            if index is not None and not self._blocks.filled(index):
                 self._delta(out, index, "arguments", item.get("arguments", item.get("input")))
         elif kind == "reasoning":
             index = self._block(out, (key, None), ir.BlockStart(0, "thinking"))
-            if index not in self._filled:
+            if index is not None and not self._blocks.filled(index):
                 self._delta(out, index, "thinking", reasoning_part(item, "", from_client=False).text)
             self._delta(out, index, "signature", item.get("encrypted_content"), NAME)
         self._stop(out, key)
@@ -198,7 +191,7 @@ class ResponsesStreamDecoder:
     def _finish(self, out: list[ir.Event], response: dict[str, Any]) -> None:
         self._stop(out, everything=True)
         output = response.get("output")
-        if not self._index and isinstance(output, list) and output:
+        if not self._blocks.opened and isinstance(output, list) and output:
             # No item events at all: the completed response holds the output.
             parts = decode_output(output)[0]
             for event in response_events(ir.Response(id="", model="", parts=parts)):
@@ -208,4 +201,4 @@ class ResponsesStreamDecoder:
         stop = stop_from_wire(response["status"], response, self._saw_call)
         out.append(ir.MessageDelta(stop_reason=stop, usage=usage_from_wire(response.get("usage"))))
         out.append(ir.MessageStop())
-        self.finished = True
+        self._blocks.finish()

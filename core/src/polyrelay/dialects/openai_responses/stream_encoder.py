@@ -8,6 +8,7 @@ from typing import Any
 from polyrelay import ir
 from polyrelay.aggregate import Collector
 from polyrelay.dialects import openai_errors
+from polyrelay.dialects.blocks import BLOCK_FOR_DELTA, Blocks
 from polyrelay.dialects.calls import function_arguments
 from polyrelay.dialects.openai_responses.items import Ids, new_id, reasoning_item
 from polyrelay.dialects.openai_responses.response import client_response_id, response_object, terminal_status
@@ -23,14 +24,12 @@ class ResponsesStreamEncoder:
         self._model = request.model
         self._sse = sse
         self._seq = 0
-        self._started = False
-        self._done = False
+        # Keyed and closed by IR index; an item's output_index is the count of blocks opened before it.
+        self._blocks = Blocks(renumber=False)
         self._collector = Collector(request.model)  # accumulates text, usage, stop reason
         self._parts: dict[int, ir.Part] = {}  # IR index → collected part
         self._items: dict[int, dict[str, Any]] = {}  # IR index → open output item
-        self._closed: set[int] = set()
         self._output: list[dict[str, Any]] = []  # finished items, for the terminal snapshot
-        self._count = 0  # output_index of the next item
         self._has_call = False
         self._id = ""
         self._ids: Ids | None = None
@@ -38,24 +37,25 @@ class ResponsesStreamEncoder:
 
     def encode(self, event: ir.Event) -> bytes:
         """Frames for one event (``b""`` after the terminal event)."""
-        if self._done:
+        if self._blocks.finished:
             return b""
         chunks: list[bytes] = []
-        if not self._started:
+        if self._blocks.start():
             start = event if isinstance(event, ir.MessageStart) else ir.MessageStart(id="", model="")
             self._begin(chunks, start)
-        if isinstance(event, ir.BlockDelta) and event.index not in self._parts and event.index not in self._closed:
-            kind = {"text": "text", "arguments": "tool_call"}.get(event.kind, "thinking")
+        if isinstance(event, ir.BlockDelta) and self._blocks.index(event.index) is None:
+            kind = BLOCK_FOR_DELTA[event.kind]
             self._block_start(chunks, ir.BlockStart(event.index, kind))  # type: ignore[arg-type]
         if isinstance(event, ir.BlockStart):
-            if event.index not in self._parts and event.index not in self._closed:
+            if self._blocks.index(event.index) is None:
                 self._block_start(chunks, event)
         elif isinstance(event, ir.BlockDelta):
-            if event.index in self._items:
+            if self._blocks.is_open(event.index):
                 self._collector.add(event)
                 self._block_delta(chunks, event)
         elif isinstance(event, ir.BlockStop):
-            self._block_stop(chunks, event.index)
+            if self._blocks.close(event.index) is not None:
+                self._item_done(chunks, event.index)
         elif isinstance(event, ir.MessageDelta):
             self._collector.add(event)
         elif isinstance(event, ir.MessageStop):
@@ -82,7 +82,6 @@ class ResponsesStreamEncoder:
     # -- lifecycle
 
     def _begin(self, chunks: list[bytes], start: ir.MessageStart) -> None:
-        self._started = True
         self._collector.add(start)
         self._id = client_response_id(start.id)
         self._ids = Ids(self._id)
@@ -94,8 +93,8 @@ class ResponsesStreamEncoder:
         assert self._ids is not None
         self._collector.add(event)
         part = self._parts[event.index] = self._collector.response.parts[-1]
-        index = self._count
-        self._count += 1
+        index = self._blocks.opened
+        self._blocks.open(event.index, event.kind)
         item: dict[str, Any]
         if isinstance(part, ir.Text):
             item = {"type": "message", "role": "assistant", "content": []}
@@ -140,11 +139,9 @@ class ResponsesStreamEncoder:
             self._emit(chunks, etype, {**where, "delta": event.text})
         # signature deltas are collected; they land in output_item.done
 
-    def _block_stop(self, chunks: list[bytes], index: int) -> None:
-        state = self._items.pop(index, None)
-        if state is None:
-            return
-        self._closed.add(index)
+    def _item_done(self, chunks: list[bytes], index: int) -> None:
+        """Block ``index`` closed: its done events and its final item."""
+        state = self._items.pop(index)
         part = self._parts.pop(index)
         where = self._where(state)
         item = state["item"]
@@ -182,13 +179,12 @@ class ResponsesStreamEncoder:
         self._emit(chunks, "response.output_item.done", {"output_index": state["output_index"], "item": item})
 
     def _end(self, chunks: list[bytes]) -> None:
-        for index in sorted(self._items):
-            self._block_stop(chunks, index)
+        for closed in self._blocks.finish():
+            self._item_done(chunks, closed.index)
         response = self._collector.response
         status, detail = terminal_status(response.stop_reason, self._has_call)
         etype = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(status, "response.failed")
         self._emit(chunks, etype, {"response": self._snapshot(status, detail, response.usage)})
-        self._done = True
 
     def _fail(self, chunks: list[bytes], error: ir.ErrorInfo) -> None:
         type_, code = openai_errors.error_type_and_code(error, ERROR_TYPES)
@@ -199,5 +195,5 @@ class ResponsesStreamEncoder:
         snapshot = self._snapshot("failed", usage=self._collector.response.usage)
         # No code: the type says the class (invalid_request_error reads back as a 400, not a 500).
         snapshot["error"] = {"code": code or type_ or "server_error", "message": message}
+        self._blocks.finish()  # open items stay as they are: the failed snapshot holds the finished ones
         self._emit(chunks, "response.failed", {"response": snapshot})
-        self._done = True
