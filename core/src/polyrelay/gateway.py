@@ -240,8 +240,11 @@ class Gateway:
         declared = {b.provider.name: self.router.previews(b.provider.name, model) for b, model in targets}
         owners = {c.id for c, _ in self.pool.eligible(routes)}
         for index in range(max(map(len, declared.values()), default=0)):
-            by_provider = {name: (b, previews[index]) for b, _ in targets
-                           if len(previews := declared[name := b.provider.name]) > index}
+            by_provider: dict[str, tuple[Binding, str]] = {}
+            for binding, _ in targets:
+                previews = declared[binding.provider.name]
+                if len(previews) > index:
+                    by_provider[binding.provider.name] = (binding, previews[index])
             preview_routes = [(name, model) for name, (_, model) in by_provider.items()]
             exclude = frozenset(c.id for c, _ in self.pool.eligible(preview_routes) if c.id not in owners)
             recovering.append((preview_routes, exclude))
