@@ -59,11 +59,12 @@ def test_a_cliproxyapi_config_loads_with_one_warning_naming_unused_keys(caplog):
     config, _ = load(config_text=CLIPROXY_CONFIG, environ={})
     assert config.routing.strategy == "fill-first"
     assert config.sections["openai-compatibility"][0].models[0].alias == "kimi-k2"
+    assert config.quota_exceeded.switch_project is True  # read: CLIProxyAPI's quota-exceeded block
     warnings = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
     assert len(warnings) == 1
-    for key in ("routing.session-affinity", "remote-management", "quota-exceeded", "payload",
-                "streaming.bootstrap-retries"):
+    for key in ("routing.session-affinity", "remote-management", "payload", "streaming.bootstrap-retries"):
         assert key in warnings[0]
+    assert "quota-exceeded" not in warnings[0]
     assert "sk-or-v1-xxxx" not in caplog.text
 
 

@@ -286,7 +286,7 @@ def test_check_on_the_example_config_and_every_auth_file_type(tmp_path):
     assert "REFUSES TO START: api-keys holds 3 placeholder value(s)" in report
     assert "listening on 127.0.0.1 instead of 'every interface'" in report
     for key in ("pprof", "plugins", "commercial-mode", "ws-auth", "routing.session-affinity",
-                "remote-management.allow-remote", "quota-exceeded", "codex"):
+                "remote-management.allow-remote", "quota-exceeded.antigravity-credits", "codex"):
         assert f"\n  {key}\n" in report, key
     for kind in ("antigravity", "kimi", "xai", "vertex", "iflow"):
         name = next(n for n, d in AUTH_FILES.items() if d["type"] == kind)

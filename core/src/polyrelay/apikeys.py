@@ -114,6 +114,8 @@ class ProviderPlugin:
     urls: ClassVar[Mapping[str, str]]
     #: The models served with no configuration, by upstream name.
     models: ClassVar[tuple[str, ...]] = ()
+    #: Model → its preview siblings (``ModelInfo.previews``), for ``quota-exceeded.switch-preview-model``.
+    previews: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: The config key of the API-key list, or None for a provider without keys.
     api_key_section: ClassVar[str | None] = None
 
@@ -146,7 +148,8 @@ class ProviderPlugin:
             name=self.name,
             dialect=self.dialect,
             urls=dict(self.urls),
-            models=[*(ModelInfo(m) for m in self.models), *alias_models(self.key_entries(config))],
+            models=[*(ModelInfo(m, previews=self.previews.get(m, ())) for m in self.models),
+                    *alias_models(self.key_entries(config))],
         )
 
     def credentials(self, config: Config) -> list[Credential]:

@@ -113,6 +113,18 @@ class ClientLimits:
 
 
 @attrs.define
+class QuotaExceededConfig:
+    """CLIProxyAPI's ``quota-exceeded`` block: what to do once a model's quota is spent."""
+
+    #: Serve from another project of the same login.  polyrelay always does: a provider registers each
+    #: project of a login as a rotation member of its own, so ``false`` changes nothing (warned at start).
+    switch_project: bool = True
+    #: Once every credential serving a model is cooling after a 429, serve the request with that
+    #: model's preview sibling (``ModelInfo.previews``) over the same credentials.
+    switch_preview_model: bool = False
+
+
+@attrs.define
 class Config:
     """Everything the core reads from ``config.yaml``."""
 
@@ -133,6 +145,7 @@ class Config:
     remote_management: RemoteManagementConfig = attrs.field(factory=RemoteManagementConfig)
     upstream_timeouts: UpstreamTimeouts = attrs.field(factory=UpstreamTimeouts)
     routing: RoutingConfig = attrs.field(factory=RoutingConfig)
+    quota_exceeded: QuotaExceededConfig = attrs.field(factory=QuotaExceededConfig)
     # polyrelay's own keys
     #: Client model name or pattern (``*`` wildcards) → model or ``provider/model``.
     model_aliases: dict[str, str] = attrs.field(factory=dict)
@@ -176,6 +189,10 @@ def _kebab(name: str) -> str:
     return name.replace("_", "-")
 
 
+class _WrongType(ValueError):
+    """A value of the wrong YAML type; the message names the types, never the value."""
+
+
 def _strict_str(value: Any, _kind: type) -> str:
     # cattrs would call str() on anything, turning a mapping into "{'name': ...}".
     if isinstance(value, str):
@@ -183,6 +200,13 @@ def _strict_str(value: Any, _kind: type) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # YAML reads an all-digit key as a number
     raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def _strict_bool(value: Any, _kind: type) -> bool:
+    # cattrs would call bool() on anything: "no", "false" and 0.5 would all read as true.
+    if isinstance(value, bool):
+        return value
+    raise _WrongType(f"expected true or false, got {type(value).__name__}")
 
 
 def make_converter() -> cattrs.Converter:
@@ -193,6 +217,7 @@ def make_converter() -> cattrs.Converter:
     """
     converter = cattrs.Converter(forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(bool, _strict_bool)
 
     def structure_factory(cls: type) -> Any:
         overrides = {a.name: override(rename=_kebab(a.name)) for a in attrs.fields(cls)}
@@ -247,7 +272,7 @@ def _structure(converter: cattrs.Converter, kind: Any, data: Any, path: str) -> 
 
 def _describe(exc: BaseException, kind: type | None) -> str:
     # Validators raise ValueError with a message worth showing as it is.
-    if kind is None and isinstance(exc, ValueError):
+    if (kind is None and isinstance(exc, ValueError)) or isinstance(exc, _WrongType):
         return str(exc)
     return format_exception(exc, kind)
 
@@ -315,4 +340,7 @@ def load_config(
     if unknown:
         log.warning("config keys accepted but not used by polyrelay: %s", ", ".join(unknown))
     config.unknown_keys = unknown
+    if not config.quota_exceeded.switch_project:
+        log.warning("quota-exceeded.switch-project: false has no effect: each project of a login is its own "
+                    "credential, and the next credential serves when one's quota is spent")
     return config

@@ -180,6 +180,19 @@ class Pool:
         top = max(c.priority for c in ready)
         return sorted((c for c in ready if c.priority == top), key=lambda c: c.id)
 
+    def all_rate_limited(self, routes: Routes) -> bool:
+        """Whether every enabled credential on ``routes`` is cooling after a 429 (its quota or rate
+        limit spent), and none of them for any other reason (an auth failure, a transient error)."""
+        now = self.clock()
+        eligible = self.eligible(routes)
+        return bool(eligible) and all(self._holding(c, model, now) == 429 for c, model in eligible)
+
+    def _holding(self, credential: Credential, model: str, now: float) -> int | None:
+        """The status behind the cooldown that holds ``credential`` off ``model`` longest (None: ready)."""
+        state = self.store.state(credential.id)
+        live = [c for c in (state.cooldown, state.models.get(model)) if c is not None and c.until > now]
+        return max(live, key=lambda c: c.until).status if live else None
+
     def soonest_recovery(self, routes: Routes, exclude: Collection[str] = ()) -> float | None:
         """Seconds until the first cooling credential recovers (None if none is cooling)."""
         times = [t for c, model in self.eligible(routes, exclude) if (t := self.cooling_until(c, model))]

@@ -23,7 +23,7 @@ from polyrelay import defaults, ir, jsonutil
 from polyrelay.accounts.authdir import AuthDir
 from polyrelay.accounts.upkeep import Accounts
 from polyrelay.config import Config
-from polyrelay.credentials import Pool
+from polyrelay.credentials import Pool, Routes
 from polyrelay.defaults import is_passthrough
 from polyrelay.delivery import Attempt, deliver
 from polyrelay.dialects import DialectError, get_dialect
@@ -40,6 +40,14 @@ log = logging.getLogger("polyrelay.gateway")
 #: Statuses after which another round over the credentials is worth it.
 ROUND_RETRY_STATUSES = frozenset({403, 408, 429, 500, 502, 503, 504})
 ERROR_BODY_LIMIT = 1024 * 1024
+
+
+@attrs.define
+class Spent:
+    """What one request has used of the upstream so far, over all its attempts."""
+
+    seconds: float = 0.0
+    attempts: int = 0
 
 
 @attrs.frozen
@@ -140,43 +148,67 @@ class Gateway:
                 503, f"no credentials available for model {client.model!r} (providers: {names})",
                 kind="overloaded", code="no_credentials"))
 
-        spent = 0.0
+        spent = Spent()
+        outcome = await self._rounds(client, routes, by_provider, spent)
+        if not isinstance(outcome, Tried | None):
+            return outcome
+        recovering: list[tuple[Routes, frozenset[str]]] = [(routes, frozenset())]
+        # Only a request every credential refused for its quota pays for this check.
+        if self.config.quota_exceeded.switch_preview_model and self.pool.all_rate_limited(routes):
+            served = await self._previews(client, targets, routes, spent, recovering)
+            if served is not None:
+                return served
+        return self._exhausted(client, outcome, spent, recovering)
+
+    async def _rounds(
+        self, client: ClientRequest, routes: Routes, by_provider: dict[str, tuple[Binding, str]], spent: Spent,
+        exclude: frozenset[str] = frozenset(), served_as_upstream: bool = False,
+    ) -> Result | Tried | None:
+        """Rounds of attempts over ``routes`` until one serves the request or none can.
+
+        Returns the result when an attempt served it or failed it for good
+        (a request fault); otherwise the last failed attempt (None: every
+        credential was cooling, nothing was sent).  ``served_as_upstream``:
+        the answer names the upstream model it came from, not the client's.
+        """
         last: Tried | None = None
         # The request's first 5xx, not yet held against its credential: when the
         # next credential answers identically, the request is what is wrong.
         doubt: tuple[Credential, str, Tried] | None = None
-        attempts = 0
         for round_no in range(max(0, self.config.request_retry) + 1):
-            tried: set[str] = set()
+            tried: set[str] = set(exclude)
             while True:
                 limit = self.config.max_retry_credentials
-                if limit and len(tried) >= limit:
+                if limit and len(tried) - len(exclude) >= limit:
                     break
                 candidates = self.pool.candidates(routes, exclude=tried)
                 if not candidates:
                     break
                 credential = self._select(candidates, by_provider, client)
                 tried.add(credential.id)
-                attempt = self._attempt_for(client, credential, *by_provider[credential.provider])
-                attempts += 1
+                attempt = self._attempt_for(client, credential, *by_provider[credential.provider],
+                                            served_as_upstream=served_as_upstream)
+                spent.attempts += 1
                 try:
                     outcome = await self._attempt(attempt)
                 finally:
-                    spent += attempt.upstream_seconds
+                    spent.seconds += attempt.upstream_seconds
                 if not isinstance(outcome, Tried):
                     if doubt is not None:
                         self._mark(*doubt)  # another credential served it: the 5xx was the first one's own
                     self.pool.mark_success(credential, attempt.request.upstream_model)
-                    return attrs.evolve(outcome, upstream_seconds=spent) if isinstance(outcome, Complete) else outcome
+                    if isinstance(outcome, Complete):
+                        return attrs.evolve(outcome, upstream_seconds=spent.seconds)
+                    return outcome
                 last = outcome
                 if doubt is not None:
                     if outcome.same_failure(doubt[2]):
-                        return Failure(outcome.error, upstream_seconds=spent)  # the request's fault: cool nothing
+                        return Failure(outcome.error, upstream_seconds=spent.seconds)  # the request's fault
                     self._mark(*doubt)
                     doubt = None
                 if outcome.final:
-                    return Failure(outcome.error, upstream_seconds=spent)
-                if attempts == 1 and outcome.status is not None and outcome.status >= 500:
+                    return Failure(outcome.error, upstream_seconds=spent.seconds)
+                if spent.attempts == 1 and outcome.status is not None and outcome.status >= 500:
                     doubt = (credential, attempt.request.upstream_model, outcome)
                     continue
                 self._mark(credential, attempt.request.upstream_model, outcome)
@@ -185,30 +217,73 @@ class Gateway:
                 doubt = None
             if last is not None and last.error.status not in ROUND_RETRY_STATUSES:
                 break
-            wait = self.pool.soonest_recovery(routes)
+            wait = self.pool.soonest_recovery(routes, exclude)
             if round_no == self.config.request_retry or wait is None:
                 break
             if self.config.max_retry_interval <= 0 or wait > self.config.max_retry_interval:
                 break
             await asyncio.sleep(wait)
+        return last
 
-        wait = self.pool.soonest_recovery(routes)
+    async def _previews(
+        self, client: ClientRequest, targets: list[tuple[Binding, str]], routes: Routes, spent: Spent,
+        recovering: list[tuple[Routes, frozenset[str]]],
+    ) -> Result | None:
+        """``quota-exceeded.switch-preview-model``: the request served by its model's preview siblings.
+
+        Each preview is tried in its provider's order, over the credentials
+        that serve the requested model.  Only a served answer is returned:
+        a preview that fails, for whatever reason, leaves the client the
+        answer it gets without the setting (its routes join ``recovering``
+        for the retry hint).
+        """
+        declared = {b.provider.name: self.router.previews(b.provider.name, model) for b, model in targets}
+        owners = {c.id for c, _ in self.pool.eligible(routes)}
+        for index in range(max(map(len, declared.values()), default=0)):
+            by_provider: dict[str, tuple[Binding, str]] = {}
+            for binding, _ in targets:
+                previews = declared[binding.provider.name]
+                if len(previews) > index:
+                    by_provider[binding.provider.name] = (binding, previews[index])
+            preview_routes = [(name, model) for name, (_, model) in by_provider.items()]
+            exclude = frozenset(c.id for c, _ in self.pool.eligible(preview_routes) if c.id not in owners)
+            recovering.append((preview_routes, exclude))
+            names = ", ".join(sorted({model for _, model in preview_routes}))
+            log.info("model %r is rate-limited on every credential; trying preview model %s "
+                     "(quota-exceeded.switch-preview-model)", client.model, names)
+            outcome = await self._rounds(client, preview_routes, by_provider, spent, exclude,
+                                         served_as_upstream=True)
+            if not isinstance(outcome, Tried | Failure | None):
+                return outcome
+        return None
+
+    def _exhausted(
+        self, client: ClientRequest, last: Tried | None, spent: Spent, recovering: list[tuple[Routes, frozenset[str]]],
+    ) -> Failure:
+        """The answer when no credential could serve the request: the upstream's last error, or a 429
+        with the soonest recovery over every route the request could have taken."""
+        waits = [w for routes, exclude in recovering if (w := self.pool.soonest_recovery(routes, exclude)) is not None]
+        wait = min(waits, default=None)
         if last is not None:
             # This request reached the upstream: its own answer is the truthful one.
             error = last.error
             if error.status == 429 and wait is not None:
                 error = attrs.evolve(error, retry_after=wait)
-            return Failure(error, upstream_seconds=spent)
+            return Failure(error, upstream_seconds=spent.seconds)
         message = f"all credentials for model {client.model!r} are cooling down; retry in {math.ceil(wait or 1)}s"
         return Failure(
             ir.ErrorInfo(429, message, kind="rate_limit", code="model_cooldown", retry_after=wait or 1.0),
-            upstream_seconds=spent,
+            upstream_seconds=spent.seconds,
         )
 
-    def _attempt_for(self, client: ClientRequest, credential: Credential, binding: Binding, model: str) -> Attempt:
+    def _attempt_for(
+        self, client: ClientRequest, credential: Credential, binding: Binding, model: str,
+        served_as_upstream: bool = False,
+    ) -> Attempt:
         provider = binding.provider
+        request = client.for_attempt(model, renamed=served_as_upstream)
         return Attempt(
-            binding=binding, credential=credential, request=client.for_attempt(model), client=client.codec,
+            binding=binding, credential=credential, request=request, client=client.codec,
             upstream=get_dialect(provider.dialect), passthrough=is_passthrough(provider, client),
             timeouts=self.config.upstream_timeouts.for_provider(provider.name),
         )

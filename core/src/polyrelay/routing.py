@@ -36,9 +36,12 @@ class Router:
         self.config = config
         self.bindings = {b.provider.name: b for b in bindings}
         self._by_model: dict[str, list[tuple[Binding, str]]] = {}
+        self._previews: dict[tuple[str, str], tuple[str, ...]] = {}
         for binding in bindings:
             for info in binding.provider.models:
                 self._by_model.setdefault(info.id, []).append((binding, info.upstream_name))
+                if info.previews:
+                    self._previews[(binding.provider.name, info.upstream_name)] = info.previews
 
     def resolve(self, model: str) -> list[tuple[Binding, str]]:
         """``(binding, upstream model)`` pairs that can serve ``model``."""
@@ -55,6 +58,10 @@ class Router:
         if not found:
             raise ModelNotFound(model)
         return found
+
+    def previews(self, provider: str, upstream_model: str) -> tuple[str, ...]:
+        """The preview siblings ``provider`` declares for ``upstream_model`` (see ``ModelInfo.previews``)."""
+        return self._previews.get((provider, upstream_model), ())
 
     def check_name(self, model: str) -> None:
         """Raise :class:`InvalidModelName` unless ``model`` is served as it is or looks like a model name.

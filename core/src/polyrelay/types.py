@@ -30,6 +30,10 @@ class ModelInfo:
     id: str
     upstream: str | None = None
     display_name: str | None = None
+    #: Upstream names of this model's preview siblings, in the order to try them: with
+    #: ``quota-exceeded.switch-preview-model`` on, they serve its requests once every credential
+    #: is cooling after a 429 for it.
+    previews: tuple[str, ...] = ()
 
     @property
     def upstream_name(self) -> str:
@@ -177,8 +181,14 @@ class ClientRequest:
 
         return get_dialect(self.dialect)
 
-    def for_attempt(self, upstream_model: str) -> ClientRequest:
-        """This request as one attempt sends it: routed to ``upstream_model``."""
+    def for_attempt(self, upstream_model: str, renamed: bool = False) -> ClientRequest:
+        """This request as one attempt sends it: routed to ``upstream_model``.
+
+        ``renamed``: the answer names ``upstream_model`` instead of the client's model (a model
+        that serves in another's place, such as a preview sibling, says which one answered).
+        """
+        if renamed:
+            return attrs.evolve(self, upstream_model=upstream_model, model=upstream_model)
         return attrs.evolve(self, upstream_model=upstream_model)
 
     def without_body(self) -> ClientRequest:

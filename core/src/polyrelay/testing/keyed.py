@@ -10,14 +10,19 @@ path (config → credentials → scrubber) as in production.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from polyrelay import jsonutil
 from polyrelay.apikeys import ProviderPlugin
 
 
-def keyed_provider(name: str, dialect: str, models: list[str]) -> tuple[str, ProviderPlugin]:
-    """An ``extra_plugins`` entry: provider ``name`` speaking ``dialect``, keys in ``<name>-api-key``."""
+def keyed_provider(
+    name: str, dialect: str, models: list[str], previews: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[str, ProviderPlugin]:
+    """An ``extra_plugins`` entry: provider ``name`` speaking ``dialect``, keys in ``<name>-api-key``;
+    ``previews`` declares models' preview siblings (``ModelInfo.previews``)."""
     attributes = {"name": name, "dialect": dialect, "urls": {"api": "http://127.0.0.1:9"},
-                  "models": tuple(models), "api_key_section": f"{name}-api-key"}
+                  "models": tuple(models), "previews": dict(previews or {}), "api_key_section": f"{name}-api-key"}
     plugin_class = type(f"Keyed_{name}", (ProviderPlugin,), attributes)
     return name, plugin_class()
 

@@ -56,6 +56,15 @@ URLS = {
 }
 MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
           "gemini-3-flash-preview")
+#: Each model's dated preview siblings, in the order CLIProxyAPI's Gemini CLI executor tried them
+#: (``cliPreviewFallbackOrder``) when ``quota-exceeded.switch-preview-model`` is on.  CLIProxyAPI
+#: commented them out in 3ce1b4159 as outdated: Google may answer them with a 404 today, and then the
+#: client gets the usual 429 of the model it asked for.
+PREVIEWS = {
+    "gemini-2.5-pro": ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"),
+    "gemini-2.5-flash": ("gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20"),
+    "gemini-2.5-flash-lite": ("gemini-2.5-flash-lite-preview-06-17",),
+}
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
 
 
@@ -66,6 +75,7 @@ class Gemini(AccountProviderPlugin):
     dialect = ir.GEMINI
     urls = URLS
     models = MODELS
+    previews = PREVIEWS
     api_key_section = SECTION
     account_type = accounts.FILE_TYPE
 
