@@ -38,6 +38,10 @@ def config_text(port: int, sim_port: int) -> str:
         f"port: {port}\n"
         "auth-dir: /tmp/nonexistent-bench-auth\n"
         "streaming: {keepalive-seconds: 0}\n"
+        # One load client (one address) holds ~10,000 streams in scenario 6;
+        # the default per-client cap (64 in flight) would refuse all but 64.
+        # Releases that predate the cap ignore the key with a warning.
+        "client-limits: {concurrent-requests: 0}\n"
         "openai-compatibility:\n" + "".join(blocks)
     )
 

@@ -13,8 +13,8 @@ at start-up; per request the server only finds the end of the head, the
     ``@`` + the send time (``time.monotonic_ns()``, 20 digits), so a client
     on the same machine can compute every frame's transit latency.
 ``/hold/v1/chat/completions``
-    stream: the first frame, then silence for ``--hold-seconds`` (or until
-    the peer closes): an open idle stream.
+    stream: the role frame and one content delta, then silence for
+    ``--hold-seconds`` (or until the peer closes): an open idle stream.
 ``/long/v1/chat/completions``
     stream: like the default but ``--long-deltas`` deltas.
 """
@@ -201,7 +201,10 @@ class UpstreamProtocol(asyncio.Protocol):
         tail = self.profile.tail_usage if usage else self.profile.tail
         if path.startswith(b"/hold/"):
             self.busy = True
-            transport.write(self.profile.first)
+            # The role frame and one content delta: a gateway that commits its
+            # response only once content began (polyrelay since issue #7, for
+            # silent failover) must have committed, or the stream is not held.
+            transport.write(self.profile.first + self.profile.delta_chunks[0])
             self.timer = self.loop.call_later(self.profile.hold, self._finish, tail, close)
         elif path.startswith(b"/paced/"):
             self.busy = True
