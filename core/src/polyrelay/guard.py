@@ -51,12 +51,19 @@ MAX_HEADER_BYTES = 32 * 1024
 #: hypercorn's header buffer: above the guard's limit, so the guard (which
 #: knows the dialect) answers 431; only beyond it does hypercorn answer bare.
 SERVER_HEADER_BUFFER = 2 * MAX_HEADER_BYTES
+_DIALECT_KEY = "polyrelay.dialect"  # the ASGI scope key that holds it
 _PREFLIGHT_HEADERS = "authorization, content-type, x-api-key, x-goog-api-key, anthropic-version, anthropic-beta"
 
 
 def dialect_for(request: HTTPConnection) -> str:
     """Which dialect a request speaks: the one whose paths it uses, else by marker headers (``/v1/models``)."""
-    return dialect_for_path(request.url.path, request.headers).name
+    scope = request.scope
+    # Asked by the guard and again by the route: worked out once per request, from the raw
+    # path (building Starlette's URL object for it costs more than the lookup itself).
+    name: str | None = scope.get(_DIALECT_KEY)
+    if name is None:
+        name = scope[_DIALECT_KEY] = dialect_for_path(scope["path"], request.headers).name
+    return name
 
 
 def client_key(request: HTTPConnection) -> str | None:
