@@ -1144,3 +1144,17 @@ def test_error_body_uses_kind_and_roundtrips() -> None:
     for kind in ir.ERROR_KINDS:
         wire = json.dumps(DIALECT.error_body(ir.ErrorInfo(status=500, message="x", kind=kind))).encode()
         assert DIALECT.decode_error(500, wire).kind == kind
+
+
+def test_a_block_after_message_delta_is_dropped() -> None:
+    # Found by the contract fuzz: the stop reason was already said, so a late block cannot be
+    # carried without breaking the stream's shape for the client.
+    from polyrelay.dialects import get_dialect
+
+    wire = (b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"}}\n\n'
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"text_delta","text":"late"}}\n\n'
+            b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    decoder = get_dialect("anthropic").stream_decoder()
+    events = decoder.feed(wire) + decoder.close()
+    assert [type(e).__name__ for e in events] == ["MessageStart", "MessageDelta", "MessageStop"]

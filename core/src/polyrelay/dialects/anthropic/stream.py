@@ -59,12 +59,14 @@ class AnthropicStreamDecoder(Tracked):
             out.append(ir.StreamError(error_info(payload, None, "upstream stream error")))
         elif kind == "message_start":
             self._message_start(payload, out)
-        elif kind == "content_block_start":
+        elif kind in ("content_block_start", "content_block_delta"):
+            if self._delta_sent:
+                return  # after message_delta the message is over: a late block has nowhere to go
             self._ensure_started(out)
-            self._block_start(payload, out)
-        elif kind == "content_block_delta":
-            self._ensure_started(out)
-            self._block_delta(payload, out)
+            if kind == "content_block_start":
+                self._block_start(payload, out)
+            else:
+                self._block_delta(payload, out)
         elif kind == "content_block_stop":
             closed = self._blocks.close(index_or_none(payload.get("index")))
             if closed is not None:
