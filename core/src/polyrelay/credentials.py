@@ -152,13 +152,17 @@ class Pool:
 
     def cooling_until(self, credential: Credential, model: str) -> float:
         """When the credential can serve ``model`` again (0 = now)."""
+        holding = self._holding(credential, model, self.clock())
+        return holding.until if holding is not None else 0.0
+
+    def _holding(self, credential: Credential, model: str, now: float) -> Cooldown | None:
+        """The live cooldown that holds ``credential`` off ``model`` longest (None: ready)."""
         state = self.store.state(credential.id)
-        now = self.clock()
-        until = 0.0
+        longest = None
         for cooldown in (state.cooldown, state.models.get(model)):
-            if cooldown is not None and cooldown.until > now:
-                until = max(until, cooldown.until)
-        return until
+            if cooldown is not None and cooldown.until > now and (longest is None or cooldown.until > longest.until):
+                longest = cooldown
+        return longest
 
     def eligible(self, routes: Routes, exclude: Collection[str] = ()) -> list[tuple[Credential, str]]:
         """``(credential, upstream model)`` for every enabled credential on ``routes``, cooling or not.
@@ -185,13 +189,8 @@ class Pool:
         limit spent), and none of them for any other reason (an auth failure, a transient error)."""
         now = self.clock()
         eligible = self.eligible(routes)
-        return bool(eligible) and all(self._holding(c, model, now) == 429 for c, model in eligible)
-
-    def _holding(self, credential: Credential, model: str, now: float) -> int | None:
-        """The status behind the cooldown that holds ``credential`` off ``model`` longest (None: ready)."""
-        state = self.store.state(credential.id)
-        live = [c for c in (state.cooldown, state.models.get(model)) if c is not None and c.until > now]
-        return max(live, key=lambda c: c.until).status if live else None
+        return bool(eligible) and all(
+            (holding := self._holding(c, model, now)) is not None and holding.status == 429 for c, model in eligible)
 
     def soonest_recovery(self, routes: Routes, exclude: Collection[str] = ()) -> float | None:
         """Seconds until the first cooling credential recovers (None if none is cooling)."""

@@ -15,7 +15,7 @@ from polyrelay.dialects.base import (
     openai_model_entry,
     openai_models_body,
 )
-from polyrelay.dialects.errorbody import MESSAGE_LIMIT, read_error_body
+from polyrelay.dialects.errorbody import read_error_body
 from polyrelay.dialects.openai_chat.errors import error_fields, error_info
 from polyrelay.dialects.openai_chat.request import decode_request_body, encode_request_body
 from polyrelay.dialects.openai_chat.response import decode_response_body, encode_response_body
@@ -100,7 +100,7 @@ class OpenAIChatDialect(CodecFacade):
         """Upstream error body (OpenAI, DashScope, vLLM shapes, or garbage) → canonical error."""
         read = read_error_body(status, body)
         message, code, type_ = error_fields(read.payload)
-        return error_info(status, message or read.text[:MESSAGE_LIMIT] or None, code, type_)
+        return error_info(status, message or read.fallback, code, type_)
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"error":{"message","type","param","code"}}``."""
