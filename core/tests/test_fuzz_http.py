@@ -245,13 +245,15 @@ tricky_json = st.recursive(st.one_of(st.none(), st.integers(), tricky_text),
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(value=tricky_json, limit=st.integers(0, 6), ascii_only=st.booleans())
-def test_the_depth_check_on_bytes_matches_the_parsed_depth(value: Any, limit: int, ascii_only: bool) -> None:
-    """Brackets and quotes inside strings never fool the byte-level check."""
-    body = json.dumps(value, ensure_ascii=ascii_only).encode()
-    assert jsonutil.too_deep(body, limit) == (depth_of(value) > limit)
+def test_the_depth_check_matches_the_depth_of_what_was_parsed(value: Any, limit: int, ascii_only: bool) -> None:
+    """Brackets and quotes inside strings never fool the check."""
+    parsed = jsonutil.loads(json.dumps(value, ensure_ascii=ascii_only).encode())
+    assert jsonutil.too_deep(parsed, limit) == (depth_of(value) > limit)
 
 
 def test_the_depth_check_counts_containers_not_brackets_in_strings() -> None:
-    assert not jsonutil.too_deep(b'"[[[[{{{{"', 0)
-    assert not jsonutil.too_deep(b'["]]]]", "[[[["]', 1)
-    assert jsonutil.too_deep(b'[["\\"]]', 1)
+    assert not jsonutil.too_deep(jsonutil.loads(b'"[[[[{{{{"'), 0)
+    assert not jsonutil.too_deep(jsonutil.loads(b'["]]]]", "[[[["]'), 1)
+    assert jsonutil.too_deep(jsonutil.loads(b'[["\\\\\\""]]'), 1)  # a string of a backslash and a quote
+    assert jsonutil.too_deep(jsonutil.loads(b'{"a": [1, {"b": {}}]}'), 3)  # four levels: object, array, object, object
+    assert not jsonutil.too_deep(jsonutil.loads(b'{"a": [1, {"b": {}}]}'), 4)

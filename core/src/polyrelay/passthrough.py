@@ -6,6 +6,7 @@ because nothing here parses JSON except an error frame.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -101,6 +102,7 @@ def _model_pattern(model: str) -> re.Pattern[bytes]:
     return re.compile(rb'("model"\s*:\s*)"' + re.escape(jsonutil.dumps(model)[1:-1]) + rb'"')
 
 
+@functools.lru_cache(maxsize=512)  # the same pair on every request of a route; the patch keeps no state
 def model_patch(upstream_model: str, client_model: str) -> Callable[[bytes], bytes] | None:
     """A bytes → bytes function that renames the model, or None when nothing changes.
 

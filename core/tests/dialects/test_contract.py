@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from polyrelay import aggregate, ir
 from polyrelay.dialects import Dialect, DialectError, get_dialect
+from polyrelay.dialects.base import looks_like_response
 from polyrelay.dialects.errorbody import MESSAGE_LIMIT
 
 # Each subclass runs the same test functions: differing_executors is the point, not a mistake.
@@ -247,6 +248,19 @@ class DialectContract:
     def test_a_complete_response_round_trips(self, response: ir.Response) -> None:
         body = json.loads(json.dumps(self.dialect.encode_response(response)))
         assert what_users_rely_on(self.dialect.decode_response(body)) == what_users_rely_on(response)
+
+    @FUZZ
+    @given(responses())
+    def test_every_complete_response_passes_the_pass_through_check(self, response: ir.Response) -> None:
+        # a same-dialect answer is forwarded after this check alone: a real one must never fail it
+        body = json.loads(json.dumps(self.dialect.encode_response(response)))
+        assert looks_like_response(self.dialect, body)
+
+    def test_an_error_body_or_a_stray_object_fails_the_pass_through_check(self) -> None:
+        error = self.dialect.error_body(ir.ErrorInfo(429, "slow down", kind="rate_limit", retry_after=3))
+        blank = dict.fromkeys(self.dialect.response_fields, "")
+        for body in ({}, {"unexpected": True}, [1, 2], "text", None, error, blank):
+            assert not looks_like_response(self.dialect, body), body
 
     @FUZZ
     @given(responses(), st.lists(st.integers(0, 10**6), max_size=8))

@@ -22,7 +22,6 @@ from typing import TextIO
 
 import pluggy
 
-from polyrelay.accounts.browser import browser_login
 from polyrelay.accounts.device import device_login
 from polyrelay.accounts.flows import InputLines, LoginContext, LoginError, LoginFlow
 from polyrelay.config import Config, ConfigError
@@ -181,6 +180,10 @@ async def run_login(
                 if mode == "device":
                     tokens = await device_login(flow, ctx, open_browser=not options.no_browser)
                 else:
+                    # Imported here: its callback server (aiohttp.web) and webbrowser cost every
+                    # `polyrelay serve` start ~30 ms while only a browser login needs them.
+                    from polyrelay.accounts.browser import browser_login
+
                     tokens = await browser_login(flow, ctx, port=options.port,
                                                  open_browser=not options.no_browser, timeout=wait, lines=lines)
         except TimeoutError:

@@ -39,6 +39,7 @@ def get_dialect(name: str) -> Dialect:
     return dialect
 
 
+@cache
 def all_dialects() -> tuple[Dialect, ...]:
     """Every dialect, in lookup order."""
     return tuple(get_dialect(name) for name in _MODULES)

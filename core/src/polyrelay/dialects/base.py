@@ -156,6 +156,9 @@ class Dialect(Protocol):
     forwarded_headers: tuple[str, ...]
     #: Top-level request fields that hold the prompt, for the local token estimate.
     prompt_fields: tuple[str, ...]
+    #: Top-level fields of a complete response (its id, content, usage): a real answer has at least
+    #: one of them non-empty, which a body passed through unread is checked for.
+    response_fields: tuple[str, ...]
 
     def claims_path(self, path: str) -> bool:
         """Whether a client request to ``path`` speaks this dialect."""
@@ -249,6 +252,16 @@ def content_field_problem(
         kinds = " or ".join("an array" if t is list else "a string" for t in types)
         return f"the {field!r} field must be {kinds}"
     return None
+
+
+def looks_like_response(dialect: Dialect, data: Any) -> bool:
+    """Whether parsed JSON ``data`` is a complete response of ``dialect``, judged without decoding it.
+
+    Codecs read leniently (unknown fields kept, missing ones defaulted), so
+    ``{}`` or an error object would decode as an empty answer; a real one
+    names at least one of the dialect's :attr:`Dialect.response_fields`.
+    """
+    return isinstance(data, dict) and any(data.get(field) for field in dialect.response_fields)
 
 
 def json_error_frame(dialect: Dialect, error: ir.ErrorInfo, event: str | None = None) -> bytes:

@@ -34,6 +34,7 @@ class AnthropicDialect(CodecFacade):
     # https://docs.anthropic.com/en/api/versioning and /en/api/beta-headers: the client's choice wins.
     forwarded_headers: tuple[str, ...] = ("anthropic-beta", "anthropic-version")
     prompt_fields: tuple[str, ...] = ("system", "messages", "tools")
+    response_fields: tuple[str, ...] = ("id", "content", "usage")
 
     def claims_path(self, path: str) -> bool:
         """``/v1/messages`` and ``/v1/messages/count_tokens``."""

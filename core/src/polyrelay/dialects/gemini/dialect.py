@@ -27,6 +27,7 @@ class GeminiDialect(CodecFacade):
     model_in_body: bool = False
     forwarded_headers: tuple[str, ...] = ()
     prompt_fields: tuple[str, ...] = ("contents", "systemInstruction", "tools")
+    response_fields: tuple[str, ...] = ("responseId", "candidates", "usageMetadata")
 
     def claims_path(self, path: str) -> bool:
         """``/v1beta/...``, and ``/v1/models/<model>:<method>`` (the ``:`` tells it from OpenAI's model GET)."""

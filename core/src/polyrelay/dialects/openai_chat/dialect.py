@@ -36,6 +36,7 @@ class OpenAIChatDialect(CodecFacade):
     model_in_body: bool = True
     forwarded_headers: tuple[str, ...] = ()
     prompt_fields: tuple[str, ...] = ("messages", "tools")
+    response_fields: tuple[str, ...] = ("id", "choices", "usage")
 
     def claims_path(self, path: str) -> bool:
         """``/v1/chat/completions``."""

@@ -43,6 +43,7 @@ class OpenAIResponsesDialect(CodecFacade):
     model_in_body: bool = True
     forwarded_headers: tuple[str, ...] = ()
     prompt_fields: tuple[str, ...] = ("input", "instructions", "tools")
+    response_fields: tuple[str, ...] = ("id", "output", "usage")
 
     def claims_path(self, path: str) -> bool:
         """``/v1/responses`` and ``/v1/responses/input_tokens``."""
