@@ -242,19 +242,20 @@ async def test_garbage_frames_fail_over_before_commit(fault, polyrelay_http, ups
     assert "Hello from the fault upstream." in answer.text
 
 
+@pytest.mark.parametrize("garbage", [b"<html>oops</html>", b'{"oops": [{"cut off here'], ids=["html", "cut-off"])
 @pytest.mark.parametrize("upstream", ir.DIALECTS)
 @pytest.mark.parametrize("same_dialect", [True, False], ids=["passthrough", "translated"])
 async def test_garbage_after_content_ends_with_a_terminal_error_and_never_reaches_the_client(
-    fault, polyrelay_http, upstream, same_dialect
+    fault, polyrelay_http, upstream, same_dialect, garbage
 ):
     client = upstream if same_dialect else ir.OPENAI_CHAT if upstream != ir.OPENAI_CHAT else ir.ANTHROPIC
-    fault.push(Reply.sse([*content_frames(upstream, fault_model(upstream)), b"data: <html>oops</html>\n\n"]))
+    fault.push(Reply.sse([*content_frames(upstream, fault_model(upstream)), b"data: " + garbage + b"\n\n"]))
     async with _gateway(fault, [upstream]) as gw:
         path, headers, body = request_for(client, fault_model(upstream), "hi", True)
         async with polyrelay_http.post(gw.url + path, json=body, headers=headers) as response:
             raw = await response.read()
         answer = await ask(polyrelay_http, gw.url, client, fault_model(upstream), "hi", stream=True)
-    assert b"<html>" not in raw
+    assert garbage[:6] not in raw
     assert b"Hello from the fault upstream." in raw
     assert answer.status == 200
 

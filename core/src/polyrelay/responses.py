@@ -48,36 +48,65 @@ class ClientGone(Exception):
     """The client disconnected; the work done for it was cancelled."""
 
 
-@contextlib.asynccontextmanager
-async def cancelled_on_disconnect(receive: Receive) -> AsyncIterator[None]:
-    """Cancel the current task the moment the client disconnects.
+#: How long a request runs before its client is watched for leaving.  Most answers are done
+#: sooner, and for them the watcher (a task, a pending receive, its cancellation: about 50 µs)
+#: would cost more than most of what the gateway does per request; a client that leaves a longer
+#: request is noticed at most this much later.
+WATCH_AFTER = 0.25
 
-    One watcher task per request.  The cancellation reaches whatever the
-    request awaits (an upstream request, a stream read), whose cleanup
-    closes the upstream connection; the block then raises
-    :class:`ClientGone`.
+
+class DisconnectWatch:
+    """``async with``: cancel the current task the moment the client disconnects.
+
+    After :data:`WATCH_AFTER` seconds one watcher task waits on ``receive``.
+    The cancellation reaches whatever the request awaits (an upstream
+    request, a stream read), whose cleanup closes the upstream connection;
+    the block then raises :class:`ClientGone`.  Enter it only once the
+    request body has been read: the watcher reads every message after that.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
 
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
+    __slots__ = ("_after", "_gone", "_receive", "_task", "_timer", "_watcher")
+
+    def __init__(self, receive: Receive, after: float = WATCH_AFTER) -> None:
+        self._receive = receive
+        self._after = after
+        self._gone = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        if self._after > 0:
+            self._timer = asyncio.get_running_loop().call_later(self._after, self._start)
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        self._timer = None
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
             pass
-        gone = True
-        task.cancel()
+        self._gone = True
+        self._task.cancel()
 
-    watcher = asyncio.ensure_future(watch())
-    try:
-        yield
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-        raise ClientGone from None
-    finally:
-        watcher.cancel()
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError) and self._gone:
+            self._task.uncancel()
+            raise ClientGone from None
+        return False
+
+
+def cancelled_on_disconnect(receive: Receive, after: float = WATCH_AFTER) -> DisconnectWatch:
+    """A :class:`DisconnectWatch` on ``receive`` (the client's ASGI channel)."""
+    return DisconnectWatch(receive, after)
 
 
 class StreamingBody(StreamingResponse):
