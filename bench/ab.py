@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.gateway_env import MODELS, config_text
+from bench.gateway_env import MODELS, config_text, gateway_command
 from bench.proc import Processes, cpu_seconds, free_port, placement_cores, port_open, run_load, wait_until
 
 HERE = Path(__file__).resolve().parent.parent
@@ -49,9 +49,7 @@ def start_gateway(procs: Processes, name: str, tree: Path, config: str, core: in
         env["PYTHONPATH"] = str(tree / "core" / "src") + os.pathsep + env.get("PYTHONPATH", "")
     path = Path(procs.log_dir) / f"{name}.yaml"
     path.write_text(config)
-    command = [str(python), "-c", "import sys; from polyrelay.cli import main; sys.exit(main())",
-               "serve", "--config", str(path)]
-    proc = procs.spawn(command, name, core=core, env=env)
+    proc = procs.spawn(gateway_command(path, python), name, core=core, env=env)
     if not wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, step=0.02) or proc.poll():
         raise RuntimeError(f"the {name} gateway did not start (see {procs.log_dir / (name + '.log')})")
     return proc.pid

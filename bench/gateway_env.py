@@ -46,12 +46,13 @@ def config_text(port: int, sim_port: int) -> str:
     )
 
 
-def gateway_command(config: Path) -> list[str]:
-    """``polyrelay serve --config FILE`` from the running interpreter's environment."""
-    script = Path(sys.executable).parent / "polyrelay"
+def gateway_command(config: Path, python: Path | None = None) -> list[str]:
+    """``polyrelay serve --config FILE`` from ``python``'s environment (default: the running interpreter's)."""
+    python = python or Path(sys.executable)
+    script = python.parent / "polyrelay"
     if script.exists():
         return [str(script), "serve", "--config", str(config)]
-    return [sys.executable, "-c", "import sys; from polyrelay.cli import main; sys.exit(main())",
+    return [str(python), "-c", "import sys; from polyrelay.cli import main; sys.exit(main())",
             "serve", "--config", str(config)]
 
 

@@ -28,7 +28,7 @@ from polyrelay.counting import upstream_count
 from polyrelay.dialects import dialect_for_path, get_dialect
 from polyrelay.gateway import Gateway, model_not_found
 from polyrelay.guard import Guard, client_key, dialect_for, http_error, matching_key
-from polyrelay.responses import ClientGone, cancelled_on_disconnect, committed_early, error_response, to_response
+from polyrelay.responses import ClientGone, DisconnectWatch, committed_early, error_response, to_response
 from polyrelay.results import Complete, Failure, Result
 from polyrelay.routing import InvalidModelName, ModelNotFound
 from polyrelay.types import ClientRequest
@@ -186,7 +186,7 @@ class App:
             interval = self.config.nonstream_keepalive_interval
         dialect = client.codec
         try:
-            async with cancelled_on_disconnect(request.receive):
+            async with DisconnectWatch(request.receive):
                 if interval:
                     work = asyncio.ensure_future(self.gateway.serve(client))
                     try:

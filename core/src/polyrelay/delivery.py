@@ -57,6 +57,18 @@ class Unreadable(Exception):
 NOT_A_RESPONSE = "the upstream's answer is not a response of its dialect"
 
 
+def parse_body(body: bytes) -> Any:
+    """A complete upstream body's JSON; :class:`Unreadable` if it is not JSON."""
+    try:
+        return jsonutil.loads(body)
+    except ValueError as exc:
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> Unreadable:
+    return Unreadable(f"unreadable upstream response ({exc.__class__.__name__})")
+
+
 def read_response(upstream: Dialect, body: bytes) -> ir.Response:
     """A complete upstream body decoded, if it is a response of its dialect at all.
 
@@ -65,9 +77,9 @@ def read_response(upstream: Dialect, body: bytes) -> ir.Response:
     or content.
     """
     try:
-        decoded = upstream.decode_response(jsonutil.loads(body))
-    except (ValueError, DialectError) as exc:
-        raise Unreadable(f"unreadable upstream response ({exc.__class__.__name__})") from None
+        decoded = upstream.decode_response(parse_body(body))
+    except DialectError as exc:
+        raise _unreadable(exc) from None
     usage = decoded.usage
     if not (decoded.parts or decoded.id or usage.input_tokens or usage.output_tokens):
         raise Unreadable(NOT_A_RESPONSE)
@@ -113,11 +125,7 @@ class PassThrough:
         CPU a passed-through answer would otherwise cost.
         """
         attempt = self.attempt
-        try:
-            data = jsonutil.loads(body)
-        except ValueError:
-            raise Unreadable("unreadable upstream response (ValueError)") from None
-        if not looks_like_response(attempt.upstream, data):
+        if not looks_like_response(attempt.upstream, parse_body(body)):
             raise Unreadable(NOT_A_RESPONSE)
         patch = model_patch(attempt.request.upstream_model, attempt.request.model)
         return patch(body) if patch else body

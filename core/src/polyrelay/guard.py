@@ -120,8 +120,8 @@ def _read_headers(scope: Scope) -> tuple[int, dict[str, str]]:
     seen: dict[str, str] = {}
     for name, value in scope["headers"]:
         size += len(name) + len(value) + 4
-        if name in _CHECKED and name.decode() not in seen:
-            seen[name.decode()] = value.decode("latin-1")
+        if name in _CHECKED:
+            seen.setdefault(name.decode(), value.decode("latin-1"))
     return size, seen
 
 

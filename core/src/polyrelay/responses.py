@@ -104,11 +104,6 @@ class DisconnectWatch:
         return False
 
 
-def cancelled_on_disconnect(receive: Receive, after: float = WATCH_AFTER) -> DisconnectWatch:
-    """A :class:`DisconnectWatch` on ``receive`` (the client's ASGI channel)."""
-    return DisconnectWatch(receive, after)
-
-
 class StreamingBody(StreamingResponse):
     """A streaming response that always watches for the client leaving.
 
@@ -126,7 +121,7 @@ class StreamingBody(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             with contextlib.suppress(ClientGone, OSError):
-                async with cancelled_on_disconnect(receive):
+                async with DisconnectWatch(receive):
                     await self.stream_response(send)
         finally:
             release(self._owned)
