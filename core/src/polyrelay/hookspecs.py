@@ -19,15 +19,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from polyrelay import ir
 from polyrelay.accounts.flows import LoginFlow
 from polyrelay.config import Config
-from polyrelay.demo import DemoBackend
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
+
+if TYPE_CHECKING:
+    from polyrelay.demo import DemoBackend  # the demo's module is loaded by ``serve --demo`` only
 
 hookspec = pluggy.HookspecMarker("polyrelay")
 

@@ -22,6 +22,7 @@ kinds serve the same models from one pool; ``priority`` orders them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -29,12 +30,15 @@ from polyrelay import ir, jsonutil
 from polyrelay.accounts import LoginFlow, OAuthRefresh
 from polyrelay.accounts.plugin import AccountProviderPlugin
 from polyrelay.config import Config
-from polyrelay.demo import DemoBackend
 from polyrelay.plugins import hookimpl
 from polyrelay.types import ClientRequest, Credential, Provider, UpstreamRequest, Verdict
-from polyrelay_claude import oauth, quota
-from polyrelay_claude.demo import demo_backend
-from polyrelay_claude.request import count_request, oauth_request
+from polyrelay_claude import oauth
+
+if TYPE_CHECKING:
+    from polyrelay.demo import DemoBackend
+
+# The account request, quota and demo modules are imported by the hook that first needs them: a
+# gateway serving keys alone never loads them (start-up memory, docs/performance.md).
 
 NAME = "claude"
 SECTION = "claude-api-key"
@@ -45,6 +49,8 @@ MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5", "claude-so
 async def count_tokens(request: ClientRequest, credential: Credential, session: aiohttp.ClientSession,
                        provider: Provider) -> int | None:
     """``/v1/messages/count_tokens`` upstream (with the OAuth betas for an account); None if it cannot count."""
+    from polyrelay_claude.request import count_request
+
     upstream = count_request(provider, request, credential)
     async with session.post(upstream.url, data=upstream.body, headers=upstream.headers) as response:
         if response.status != 200:
@@ -83,17 +89,25 @@ class Claude(AccountProviderPlugin):
     def translate_request(self, provider: Provider, request: ClientRequest,
                           credential: Credential) -> UpstreamRequest | None:
         """Accounts need Claude Code's shape; keys take the core's default (None)."""
-        return oauth_request(provider, request, credential) if credential.kind == "oauth" else None
+        if credential.kind != "oauth":
+            return None
+        from polyrelay_claude.request import oauth_request
+
+        return oauth_request(provider, request, credential)
 
     @hookimpl
     def classify_response(self, provider: Provider, status: int, headers: Mapping[str, str],
                           body: bytes) -> Verdict | None:
         """Unified subscription limits, 529 and 403 (see :mod:`polyrelay_claude.quota`)."""
+        from polyrelay_claude import quota
+
         return quota.classify(provider, status, headers, body)
 
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:
         """The Anthropic Messages simulator in ``polyrelay serve --demo``."""
+        from polyrelay_claude.demo import demo_backend
+
         return [demo_backend(self)]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyrelay import (
     ClientRequest,
@@ -38,20 +38,24 @@ from polyrelay import (
     hookimpl,
     ir,
 )
-from polyrelay.accounts import LoginFlow
 from polyrelay.accounts.plugin import AccountProviderPlugin
 from polyrelay.defaults import upstream_body
-from polyrelay.demo import DemoBackend
-from polyrelay_codex import account, chatgpt, limits, login
-from polyrelay_codex.demo import demo_backend
-from polyrelay_codex.stream import AccountStream
+from polyrelay_codex import account
+
+if TYPE_CHECKING:
+    from polyrelay.accounts import LoginFlow
+    from polyrelay.demo import DemoBackend
+
+# The ChatGPT backend's rules, usage limits, login and demo modules are imported by the hook that
+# first needs them: a gateway serving keys alone never loads them (start-up memory,
+# docs/performance.md).
 
 NAME = "codex"
 SECTION = "codex-api-key"
 API_BASE = "https://api.openai.com/v1"
 URLS = {
     "api": API_BASE,
-    "chatgpt": chatgpt.CHATGPT_BASE,
+    "chatgpt": "https://chatgpt.com/backend-api/codex",
     "oauth-authorize": "https://auth.openai.com/oauth/authorize",
     "oauth-token": "https://auth.openai.com/oauth/token",
     "oauth-device": "https://auth.openai.com/api/accounts/deviceauth",
@@ -83,6 +87,8 @@ class Codex(AccountProviderPlugin):
 
     def login_flow(self) -> LoginFlow:
         """``polyrelay login codex`` (browser, or ``--device``)."""
+        from polyrelay_codex import login
+
         return login.login_flow(URLS)
 
     @hookimpl
@@ -92,6 +98,8 @@ class Codex(AccountProviderPlugin):
         """Accounts go to the ChatGPT backend, always streamed; keys get the core's default."""
         if credential.kind != "oauth":
             return None
+        from polyrelay_codex import chatgpt
+
         body, parsed, restore = chatgpt.chatgpt_body(upstream_body(provider, request, stream=True))
         headers = chatgpt.chatgpt_headers(credential, request.headers, parsed)
         upstream = UpstreamRequest(url=f"{provider.url('chatgpt')}/responses", body=body, headers=headers,
@@ -107,6 +115,8 @@ class Codex(AccountProviderPlugin):
             return None
         fixer = stream.extra.get(STREAM)
         if fixer is None:
+            from polyrelay_codex.stream import AccountStream
+
             fixer = stream.extra[STREAM] = AccountStream(stream.extra.get(RESTORE) or {})
         fed: list[StreamItem] = [*stream.decoder.feed(data)]
         return fixer.fix(fed)
@@ -115,6 +125,8 @@ class Codex(AccountProviderPlugin):
     def observe_response(self, credential: Credential, headers: Mapping[str, str]) -> None:
         """The ``x-codex-*`` usage windows of every answer, kept on the account."""
         if credential.kind == "oauth":
+            from polyrelay_codex import limits
+
             limits.record_usage(credential, headers)
 
     @hookimpl
@@ -122,12 +134,16 @@ class Codex(AccountProviderPlugin):
         self, provider: Provider, status: int, headers: Mapping[str, str], body: bytes, error: ir.ErrorInfo | None
     ) -> Verdict | None:
         """Usage limits, plans without Codex and overload; the core's default for the rest."""
+        from polyrelay_codex import limits
+
         decoded = error or get_dialect(provider.dialect).decode_error(status, body)
         return limits.classify(decoded, headers, body)
 
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:
         """The Responses API simulator in ``polyrelay serve --demo``."""
+        from polyrelay_codex.demo import demo_backend
+
         return [demo_backend(self)]
 
 

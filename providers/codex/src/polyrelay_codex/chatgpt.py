@@ -18,7 +18,6 @@ from polyrelay import jsonutil
 from polyrelay.types import Credential
 from polyrelay_codex import names
 
-CHATGPT_BASE = "https://chatgpt.com/backend-api/codex"
 ORIGINATOR = "codex_cli_rs"
 USER_AGENT = "codex_cli_rs/0.171.0 (Linux 6.8.0; x86_64) unknown"
 #: Public Responses parameters the backend answers with ``Unsupported parameter: <name>``.

@@ -32,23 +32,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from polyrelay import Config, Credential, Provider, Verdict, hookimpl, ir
-from polyrelay.accounts import LoginFlow
 from polyrelay.accounts.plugin import AccountProviderPlugin
-from polyrelay.demo import DemoBackend
 from polyrelay.types import ClientRequest, Refresher, UpstreamRequest
-from polyrelay_gemini import accounts, codeassist, login, quota
+from polyrelay_gemini import accounts
 from polyrelay_gemini.accounts import NAME, ProjectCredential
-from polyrelay_gemini.demo import demo_backend
+
+if TYPE_CHECKING:
+    from polyrelay.accounts import LoginFlow
+    from polyrelay.demo import DemoBackend
+
+# Code Assist, login, quota and demo modules are imported by the hook that first needs them: a
+# gateway serving keys alone never loads them, nor the Gemini codec they pull in (start-up
+# memory, docs/performance.md).
 
 SECTION = "gemini-api-key"
 API_BASE = "https://generativelanguage.googleapis.com/v1beta"
 #: Every address the provider uses; ``upstream-urls: {gemini: {...}}`` moves any of them.
 URLS = {
     "api": API_BASE,
-    "code-assist": codeassist.CODE_ASSIST,
+    "code-assist": "https://cloudcode-pa.googleapis.com/v1internal",
     "oauth-authorize": "https://accounts.google.com/o/oauth2/auth",
     "oauth-token": accounts.TOKEN_URI,
     "userinfo": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json",
@@ -66,6 +73,14 @@ PREVIEWS = {
     "gemini-2.5-flash-lite": ("gemini-2.5-flash-lite-preview-06-17",),
 }
 _VERSIONED = re.compile(r"/v1(alpha|beta)?\d*$")
+
+
+async def count_tokens(request: ClientRequest, credential: Credential, session: aiohttp.ClientSession,
+                       provider: Provider) -> int | None:
+    """Code Assist's ``countTokens`` for an account (:func:`.codeassist.count_tokens`)."""
+    from polyrelay_gemini import codeassist
+
+    return await codeassist.count_tokens(request, credential, session, provider)
 
 
 class Gemini(AccountProviderPlugin):
@@ -90,12 +105,14 @@ class Gemini(AccountProviderPlugin):
 
     def login_flow(self) -> LoginFlow:
         """``polyrelay login gemini``."""
+        from polyrelay_gemini import login
+
         return login.login_flow(URLS)
 
     def build_provider(self, config: Config) -> Provider:
         """The provider, counting tokens upstream for accounts."""
         provider = super().build_provider(config)
-        provider.count_tokens = codeassist.count_tokens
+        provider.count_tokens = count_tokens
         return provider
 
     def credentials(self, config: Config) -> list[Credential]:
@@ -112,17 +129,23 @@ class Gemini(AccountProviderPlugin):
                           credential: Credential) -> UpstreamRequest | None:
         """Code Assist for an account's project; the core's AI Studio default for a key."""
         if isinstance(credential, ProjectCredential):
+            from polyrelay_gemini import codeassist
+
             return codeassist.generate_request(provider, request, credential)
         return None
 
     @hookimpl
     def classify_response(self, status: int, body: bytes) -> Verdict | None:
         """Google's error details (see :mod:`.quota`); ``None`` leaves the rest to the core's default."""
+        from polyrelay_gemini import quota
+
         return quota.classify(status, body)
 
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:
         """The Gemini API simulator in ``polyrelay serve --demo``."""
+        from polyrelay_gemini.demo import demo_backend
+
         return [demo_backend(self)]
 
 

@@ -24,7 +24,6 @@ from polyrelay.types import ClientRequest, Credential, Provider, UpstreamRequest
 from polyrelay_gemini import envelope
 from polyrelay_gemini.accounts import ProjectCredential
 
-CODE_ASSIST = "https://cloudcode-pa.googleapis.com/v1internal"
 #: The Gemini CLI release whose headers we send, and the SDK it reports (CLIProxyAPI's constants).
 CLI_VERSION = "0.34.0"
 API_CLIENT = "google-genai-sdk/1.41.0 gl-node/v22.19.0"

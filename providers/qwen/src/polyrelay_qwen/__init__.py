@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -57,10 +57,11 @@ from polyrelay import (
 )
 from polyrelay.accounts import LoginFlow, OAuthRefresh
 from polyrelay.accounts.plugin import AccountProviderPlugin
-from polyrelay.demo import DemoBackend
 from polyrelay_qwen import accounts, plan
-from polyrelay_qwen.demo import demo_backend
 from polyrelay_qwen.plan import CodingPlanEntry
+
+if TYPE_CHECKING:
+    from polyrelay.demo import DemoBackend
 
 log = logging.getLogger("polyrelay.qwen")
 
@@ -176,6 +177,8 @@ class Qwen(AccountProviderPlugin):
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:
         """The DashScope compatible-mode simulator in ``polyrelay serve --demo``."""
+        from polyrelay_qwen.demo import demo_backend  # only ``serve --demo`` needs it
+
         return [demo_backend(self)]
 
 
