@@ -37,8 +37,7 @@ from polyrelay_claude import oauth
 if TYPE_CHECKING:
     from polyrelay.demo import DemoBackend
 
-# The account request, quota and demo modules are imported by the hook that first needs them: a
-# gateway serving keys alone never loads them (start-up memory, docs/performance.md).
+# Account, quota, login and demo modules are imported in the hook that uses them (docs/architecture.md).
 
 NAME = "claude"
 SECTION = "claude-api-key"

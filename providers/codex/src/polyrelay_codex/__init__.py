@@ -46,9 +46,7 @@ if TYPE_CHECKING:
     from polyrelay.accounts import LoginFlow
     from polyrelay.demo import DemoBackend
 
-# The ChatGPT backend's rules, usage limits, login and demo modules are imported by the hook that
-# first needs them: a gateway serving keys alone never loads them (start-up memory,
-# docs/performance.md).
+# Account, quota, login and demo modules are imported in the hook that uses them (docs/architecture.md).
 
 NAME = "codex"
 SECTION = "codex-api-key"

@@ -46,9 +46,7 @@ if TYPE_CHECKING:
     from polyrelay.accounts import LoginFlow
     from polyrelay.demo import DemoBackend
 
-# Code Assist, login, quota and demo modules are imported by the hook that first needs them: a
-# gateway serving keys alone never loads them, nor the Gemini codec they pull in (start-up
-# memory, docs/performance.md).
+# Account, quota, login and demo modules are imported in the hook that uses them (docs/architecture.md).
 
 SECTION = "gemini-api-key"
 API_BASE = "https://generativelanguage.googleapis.com/v1beta"

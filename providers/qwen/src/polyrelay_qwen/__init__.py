@@ -177,7 +177,7 @@ class Qwen(AccountProviderPlugin):
     @hookimpl
     def demo_backends(self) -> list[DemoBackend]:
         """The DashScope compatible-mode simulator in ``polyrelay serve --demo``."""
-        from polyrelay_qwen.demo import demo_backend  # only ``serve --demo`` needs it
+        from polyrelay_qwen.demo import demo_backend  # loaded by ``serve --demo`` only (docs/architecture.md)
 
         return [demo_backend(self)]
 
