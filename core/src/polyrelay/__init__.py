@@ -11,25 +11,29 @@ upstream URL, ``secrets`` to register a token the core should scrub.  Test tools
 
 from __future__ import annotations
 
-from polyrelay import defaults, ir, jsonutil, secrets
-from polyrelay.apikeys import ApiKeyEntry, ModelEntry, ProviderPlugin, alias_models, credentials_from_entries
-from polyrelay.config import Config
-from polyrelay.credentials import AUTH_COOLDOWN
-from polyrelay.dialects import get_dialect
-from polyrelay.plugins import PluginLoadError, hookimpl
-from polyrelay.types import (
-    ClientRequest,
-    Credential,
-    ModelInfo,
-    Provider,
-    Refresher,
-    StreamItem,
-    StreamState,
-    UpstreamRequest,
-    Verdict,
-    redact,
-)
-from polyrelay.urls import join_path, path_segment
+from polyrelay import collector as _collector
+
+# Importing the package creates most of start-up's objects (polyrelay.collector says why to pause).
+with _collector.paused():
+    from polyrelay import defaults, ir, jsonutil, secrets
+    from polyrelay.apikeys import ApiKeyEntry, ModelEntry, ProviderPlugin, alias_models, credentials_from_entries
+    from polyrelay.config import Config
+    from polyrelay.credentials import AUTH_COOLDOWN
+    from polyrelay.dialects import get_dialect
+    from polyrelay.plugins import PluginLoadError, hookimpl
+    from polyrelay.types import (
+        ClientRequest,
+        Credential,
+        ModelInfo,
+        Provider,
+        Refresher,
+        StreamItem,
+        StreamState,
+        UpstreamRequest,
+        Verdict,
+        redact,
+    )
+    from polyrelay.urls import join_path, path_segment
 
 __version__ = "0.1.0"
 

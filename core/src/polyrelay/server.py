@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import logging
 import os
 import signal
@@ -17,6 +16,7 @@ import pluggy
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
+from polyrelay import collector
 from polyrelay.app import App
 from polyrelay.config import Config, ConfigError, load_config
 from polyrelay.guard import SERVER_HEADER_BUFFER, throttle_accept_errors
@@ -35,9 +35,10 @@ def load(
 ) -> tuple[Config, pluggy.PluginManager]:
     """The plugin manager and the config it structures (file, text or defaults)."""
     env = dict(os.environ if environ is None else environ)
-    pm = make_plugin_manager(env, list(extra_plugins))
-    path = config_path or env.get("POLYRELAY_CONFIG") or None
-    config = load_config(path, collect_config_sections(pm), text=config_text)
+    with collector.paused():  # plugin imports and config structuring: start-up objects
+        pm = make_plugin_manager(env, list(extra_plugins))
+        path = config_path or env.get("POLYRELAY_CONFIG") or None
+        config = load_config(path, collect_config_sections(pm), text=config_text)
     return config, pm
 
 
@@ -146,32 +147,17 @@ def _signalled() -> Callable[[], Awaitable[None]]:
     return wait
 
 
-#: The collector's thresholds while serving (CPython's defaults are 700, 10, 10).
-GC_THRESHOLDS = (50_000, 20, 10)
-
-
-def tune_gc() -> None:
-    """Set the cyclic garbage collector up for a long-running server process.
-
-    A request allocates a few hundred container objects, so with the
-    default gen-0 threshold of 700 the collector ran every few requests
-    and, up to every hundred of those, walked every object start-up left behind
-    (modules, plugins, config).  Freezing start-up's objects takes them out
-    of every walk; a gen-0 threshold of 50,000 collects about once per few
-    hundred requests.  The threshold alone took gateway CPU per 1 KB request
-    from 795 to 720 us in an interleaved run (docs/performance.md, "Third
-    look").  Cycles are still collected; they live somewhat longer.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+async def _serve_then_settle(config: Config, pm: pluggy.PluginManager) -> None:
+    # Off the first request's path: polyrelay.collector says why.
+    asyncio.get_running_loop().call_later(collector.SETTLE_SECONDS, collector.tune_for_serving)
+    await run(config, pm)
 
 
 def main_serve(config: Config, pm: pluggy.PluginManager) -> int:
     """Blocking entry for ``polyrelay serve``."""
-    tune_gc()
+    collector.hold()
     try:
-        asyncio.run(run(config, pm))
+        asyncio.run(_serve_then_settle(config, pm))
     except KeyboardInterrupt:
         pass
     return 0
