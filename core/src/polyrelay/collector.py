@@ -6,7 +6,7 @@ serving begins.  With CPython's default gen-0 threshold of 700 the
 collector walked that growing heap about 120 times during start-up, once
 in full; and the one collection that must happen (so that start-up's
 garbage is not frozen with it) walks all of it again.  Together about
-45 ms of a 330 ms cold start (docs/performance.md, "Fourth batch").  So
+50 ms of a 350 ms cold start (docs/performance.md, "Fourth batch").  So
 start-up runs with the collector paused, and ``polyrelay serve`` collects
 once, a moment after it starts listening rather than in front of the
 first request.
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 #: The collector's thresholds while serving (CPython's defaults are 700, 10, 10).
 SERVING_THRESHOLDS = (50_000, 20, 10)
-#: How long after it starts listening ``polyrelay serve`` runs its one start-up collection.
+#: How long after its listener opens ``polyrelay serve`` runs its one start-up collection.
 SETTLE_SECONDS = 1.0
 
 

@@ -147,17 +147,16 @@ def _signalled() -> Callable[[], Awaitable[None]]:
     return wait
 
 
-async def _serve_then_settle(config: Config, pm: pluggy.PluginManager) -> None:
-    # Off the first request's path: polyrelay.collector says why.
+def _settle_soon(_bind: list[str]) -> None:
+    # Called as the listener opens; off the first request's path (polyrelay.collector says why).
     asyncio.get_running_loop().call_later(collector.SETTLE_SECONDS, collector.tune_for_serving)
-    await run(config, pm)
 
 
 def main_serve(config: Config, pm: pluggy.PluginManager) -> int:
     """Blocking entry for ``polyrelay serve``."""
     collector.hold()
     try:
-        asyncio.run(_serve_then_settle(config, pm))
+        asyncio.run(run(config, pm, ready=_settle_soon))
     except KeyboardInterrupt:
         pass
     return 0
