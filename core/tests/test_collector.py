@@ -1,8 +1,10 @@
-"""The collector policy: paused through start-up, one collection when serving settles."""
+"""The collector policy: start-up thresholds, one full collection when serving settles."""
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
@@ -15,6 +17,7 @@ from polyrelay import collector
 def restore_collector() -> Iterator[None]:
     thresholds, enabled = gc.get_threshold(), gc.isenabled()
     yield
+    collector.resume()  # ends a start-up a test began
     gc.unfreeze()
     gc.set_threshold(*thresholds)
     (gc.enable if enabled else gc.disable)()
@@ -32,37 +35,95 @@ def cycle() -> weakref.ref[Node]:
     return weakref.ref(a)
 
 
-def test_paused_restores_an_enabled_collector() -> None:
-    gc.enable()
-    with collector.paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
+def test_starting_sets_the_start_up_thresholds_and_restores_the_previous_ones() -> None:
+    gc.set_threshold(700, 10, 10)
+    with collector.starting():
+        assert gc.get_threshold() == collector.STARTUP_THRESHOLDS
+    assert gc.get_threshold() == (700, 10, 10)
 
 
-def test_paused_leaves_a_held_collector_off() -> None:
-    # Nested inside `polyrelay serve`'s hold, leaving the block must not restart collection.
-    collector.hold()
-    with collector.paused():
-        pass
-    assert not gc.isenabled()
-
-
-def test_paused_restores_after_an_error() -> None:
-    gc.enable()
-    with pytest.raises(KeyError), collector.paused():
+def test_starting_restores_after_an_error() -> None:
+    gc.set_threshold(900, 11, 12)
+    with pytest.raises(KeyError), collector.starting():
         raise KeyError("x")
-    assert gc.isenabled()
+    assert gc.get_threshold() == (900, 11, 12)
 
 
-def test_start_up_garbage_waits_for_the_settle_then_is_collected_not_frozen() -> None:
-    collector.hold()
-    gc.collect()  # whatever the suite left, so the thresholds below are ours
-    garbage = cycle()
-    for _ in range(5_000):  # far past the default gen-0 threshold
+def test_starting_inside_the_commands_start_up_keeps_the_start_up_thresholds() -> None:
+    # load() runs inside `polyrelay serve`'s start-up: leaving its block must not end start-up.
+    collector.start_up()
+    with collector.starting():
+        pass
+    assert gc.get_threshold() == collector.STARTUP_THRESHOLDS
+
+
+def test_resume_restores_what_start_up_replaced() -> None:
+    gc.set_threshold(800, 9, 8)
+    collector.start_up()
+    collector.start_up()  # twice: still the thresholds from before the first
+    collector.resume()
+    assert gc.get_threshold() == (800, 9, 8)
+
+
+def test_start_up_frees_young_garbage_and_leaves_survivors_for_the_settle() -> None:
+    gc.enable()
+    collector.start_up()
+    gc.collect()  # whatever the suite left, so the counts below are ours
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    survivor = weakref.ref(a)
+    young = cycle()  # garbage at once, like the classes attrs replaces with slotted ones
+    for _ in range(4_000):  # past the start-up gen-0 threshold
         cycle()
-    assert garbage() is not None  # held: nothing collected
+    assert young() is None  # the youngest generation was collected
+    del a, b  # the survivor, now in an older generation, becomes garbage
+    for _ in range(40_000):  # several more youngest-generation collections
+        cycle()
+    assert survivor() is not None  # older generations are not walked while starting
     collector.tune_for_serving()
-    assert garbage() is None  # collected before the freeze, not kept forever
+    assert survivor() is None  # collected before the freeze, not kept forever
     assert gc.isenabled()
     assert gc.get_threshold() == collector.SERVING_THRESHOLDS
     assert gc.get_freeze_count() > 0
+
+
+def run_python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_importing_the_package_loads_none_of_the_gateway() -> None:
+    # The command can only hold the collector before the gateway's modules load if the package
+    # import itself stays light.
+    loaded = run_python("import sys, polyrelay.__main__; print(sorted(m for m in sys.modules if 'polyrelay' in m))")
+    assert loaded.split() == ["['polyrelay',", "'polyrelay.__main__',", "'polyrelay.collector']"]
+
+
+def test_every_exported_name_resolves_to_its_home() -> None:
+    import polyrelay
+    from polyrelay import apikeys, types
+
+    assert set(polyrelay.__all__) == {"__version__", *polyrelay._HOMES}
+    for name in polyrelay.__all__:
+        assert getattr(polyrelay, name) is not None
+    assert polyrelay.ProviderPlugin is apikeys.ProviderPlugin
+    assert polyrelay.Credential is types.Credential
+    assert {"Config", "hookimpl", "ir"} <= set(dir(polyrelay))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        polyrelay.Nope  # noqa: B018
+
+
+def test_the_command_starts_up_while_loading_and_restores_the_thresholds_for_other_commands() -> None:
+    out = run_python(
+        "import gc\n"
+        "gc.set_threshold(700, 10, 10)\n"
+        "import polyrelay.__main__ as entry, polyrelay.cli as cli\n"
+        "seen = []\n"
+        "parser, plugins = cli.parser, cli.cmd_plugins\n"
+        "cli.parser = lambda: seen.append(('parse', gc.get_threshold())) or parser()\n"
+        "cli.cmd_plugins = lambda args: seen.append(('run', gc.get_threshold())) or plugins(args)\n"
+        "code = entry.main(['plugins'])\n"
+        "print(code, seen)\n"
+    )
+    assert out.splitlines()[-1] == f"0 [('parse', {collector.STARTUP_THRESHOLDS}), ('run', (700, 10, 10))]"

@@ -7,14 +7,18 @@ each other, the internal representation ``ir``, the dialect codecs
 (``get_dialect``) and the core's default behaviour (``defaults``) to call
 from a hook of your own; ``join_path``/``path_segment`` to put values in an
 upstream URL, ``secrets`` to register a token the core should scrub.  Test tools live in :mod:`polyrelay.testing`.
+
+The names load on first use, so that ``polyrelay serve`` can hold the
+garbage collector before the bulk of the code is imported
+(:mod:`polyrelay.collector` says why).
 """
 
 from __future__ import annotations
 
-from polyrelay import collector as _collector
+import importlib
+from typing import TYPE_CHECKING
 
-# Importing the package creates most of start-up's objects (polyrelay.collector says why to pause).
-with _collector.paused():
+if TYPE_CHECKING:
     from polyrelay import defaults, ir, jsonutil, secrets
     from polyrelay.apikeys import ApiKeyEntry, ModelEntry, ProviderPlugin, alias_models, credentials_from_entries
     from polyrelay.config import Config
@@ -36,6 +40,23 @@ with _collector.paused():
     from polyrelay.urls import join_path, path_segment
 
 __version__ = "0.1.0"
+
+#: The module each exported name is imported from (mirrors the imports above;
+#: a test checks both against ``__all__``).
+_HOMES = {
+    name: module
+    for module, names in {
+        "apikeys": ("ApiKeyEntry", "ModelEntry", "ProviderPlugin", "alias_models", "credentials_from_entries"),
+        "config": ("Config",),
+        "credentials": ("AUTH_COOLDOWN",),
+        "dialects": ("get_dialect",),
+        "plugins": ("PluginLoadError", "hookimpl"),
+        "types": ("ClientRequest", "Credential", "ModelInfo", "Provider", "Refresher", "StreamItem", "StreamState",
+                  "UpstreamRequest", "Verdict", "redact"),
+        "urls": ("join_path", "path_segment"),
+    }.items()
+    for name in names
+} | {module: module for module in ("defaults", "ir", "jsonutil", "secrets")}
 
 __all__ = [
     "AUTH_COOLDOWN",
@@ -66,3 +87,19 @@ __all__ = [
     "redact",
     "secrets",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """An exported name, imported from its home on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'polyrelay' has no attribute {name!r}")
+    module = importlib.import_module(f"polyrelay.{home}")
+    value = module if home == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the not yet imported exports included."""
+    return sorted(set(globals()) | set(_HOMES))

@@ -35,7 +35,7 @@ def load(
 ) -> tuple[Config, pluggy.PluginManager]:
     """The plugin manager and the config it structures (file, text or defaults)."""
     env = dict(os.environ if environ is None else environ)
-    with collector.paused():  # plugin imports and config structuring: start-up objects
+    with collector.starting():  # plugin imports and config structuring: start-up objects
         pm = make_plugin_manager(env, list(extra_plugins))
         path = config_path or env.get("POLYRELAY_CONFIG") or None
         config = load_config(path, collect_config_sections(pm), text=config_text)
@@ -154,7 +154,7 @@ def _settle_soon(_bind: list[str]) -> None:
 
 def main_serve(config: Config, pm: pluggy.PluginManager) -> int:
     """Blocking entry for ``polyrelay serve``."""
-    collector.hold()
+    collector.start_up()
     try:
         asyncio.run(run(config, pm, ready=_settle_soon))
     except KeyboardInterrupt:
