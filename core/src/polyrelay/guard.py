@@ -167,32 +167,43 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = HTTPConnection(scope)
-        dialect = dialect_for(request)
-        size, seen = _read_headers(scope)
-        origin = seen.get("origin")
-        refusal = self._check(scope, size, seen, dialect, origin)
+        refusal, dialect, client, send = self._admit(scope, send)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if origin is not None and origin.rstrip("/").lower() in self.origins:
-            send = _with_cors(send, origin)
-        client = self._client_id(request)
-        in_flight = self.in_flight.get(client, 0)
-        if self.cap and in_flight >= self.cap:
-            response = refuse(dialect, 429, f"more than {self.cap} requests in flight from this client",
-                              code="too_many_concurrent_requests", **{"retry-after": "1"})
-            await response(scope, receive, send)
-            return
-        self.in_flight[client] = in_flight + 1
+        self.in_flight[client] = self.in_flight.get(client, 0) + 1
+        tracked = _Tracked(send)
         try:
-            await self._run(scope, receive, send, dialect)
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            await _internal_error(scope, send, tracked, dialect, exc)
         finally:
             left = self.in_flight[client] - 1
             if left:
                 self.in_flight[client] = left
             else:
                 del self.in_flight[client]
+
+    def _admit(self, scope: Scope, send: Send) -> tuple[Response | None, str, str, Send]:
+        """The refusal (or None), the dialect, the client id and the ``send`` to use.
+
+        A helper rather than inline so that what the checks read is freed
+        before the request runs: a stream holds the caller's frame for minutes.
+        """
+        request = HTTPConnection(scope)
+        dialect = dialect_for(request)
+        size, seen = _read_headers(scope)
+        origin = seen.get("origin")
+        refusal = self._check(scope, size, seen, dialect, origin)
+        if refusal is not None:
+            return refusal, dialect, "", send
+        if origin is not None and origin.rstrip("/").lower() in self.origins:
+            send = _with_cors(send, origin)
+        client = self._client_id(request)
+        if self.cap and self.in_flight.get(client, 0) >= self.cap:
+            return refuse(dialect, 429, f"more than {self.cap} requests in flight from this client",
+                          code="too_many_concurrent_requests", **{"retry-after": "1"}), dialect, client, send
+        return None, dialect, client, send
 
     def _check(
         self, scope: Scope, size: int, headers: dict[str, str], dialect: str, origin: str | None
@@ -239,35 +250,44 @@ class Guard:
         peer = request.client
         return f"addr:{peer.host if peer else '?'}"
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, dialect: str) -> None:
-        started = event_stream = finished = False
+class _Tracked:
+    """``send`` that remembers how far the response got, for the error path.
 
-        async def tracked(message: Message) -> None:
-            nonlocal started, event_stream, finished
-            if message["type"] == "http.response.start":
-                started = True
-                event_stream = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
-                                   for k, v in message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                finished = not message.get("more_body", False)
-            await send(message)
+    A slotted object rather than a closure over three cells: every open
+    stream holds one for its whole life.
+    """
 
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception as exc:
-            request_id = uuid.uuid4().hex[:16]
-            log.error("request %s (%s %s) failed: %s", request_id, scope["method"], scope["path"],
-                      exc.__class__.__name__, exc_info=exc)
-            if started:
-                if event_stream and not finished:  # the status is out: end the stream the dialect's way
-                    error = ir.ErrorInfo(500, f"internal error (request id {request_id})", code="internal_error")
-                    frame = get_dialect(dialect).passthrough_error_frame(error)
-                    with contextlib.suppress(OSError):
-                        await send({"type": "http.response.body", "body": frame, "more_body": False})
-                return
-            response = refuse(dialect, 500, f"internal error (request id {request_id})", code="internal_error",
-                              **{"x-request-id": request_id})
-            await response(scope, _nothing, send)
+    __slots__ = ("event_stream", "finished", "send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = self.event_stream = self.finished = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.event_stream = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                    for k, v in message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.finished = not message.get("more_body", False)
+        await self.send(message)
+
+
+async def _internal_error(scope: Scope, send: Send, tracked: _Tracked, dialect: str, exc: Exception) -> None:
+    """Log an unexpected error under a request id; answer 500, or end a started stream the dialect's way."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("request %s (%s %s) failed: %s", request_id, scope["method"], scope["path"],
+              exc.__class__.__name__, exc_info=exc)
+    if tracked.started:
+        if tracked.event_stream and not tracked.finished:  # the status is out: end the stream the dialect's way
+            error = ir.ErrorInfo(500, f"internal error (request id {request_id})", code="internal_error")
+            frame = get_dialect(dialect).passthrough_error_frame(error)
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": frame, "more_body": False})
+        return
+    response = refuse(dialect, 500, f"internal error (request id {request_id})", code="internal_error",
+                      **{"x-request-id": request_id})
+    await response(scope, _nothing, send)
 
 
 async def _nothing() -> Message:
