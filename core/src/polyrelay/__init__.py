@@ -15,8 +15,9 @@ garbage collector before the bulk of the code is imported
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from polyrelay.exports import lazy_exports
 
 if TYPE_CHECKING:
     from polyrelay import defaults, ir, jsonutil, secrets
@@ -41,22 +42,18 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-#: The module each exported name is imported from (mirrors the imports above;
+#: Each submodule and the names exported from it (mirrors the imports above;
 #: a test checks both against ``__all__``).
 _HOMES = {
-    name: module
-    for module, names in {
-        "apikeys": ("ApiKeyEntry", "ModelEntry", "ProviderPlugin", "alias_models", "credentials_from_entries"),
-        "config": ("Config",),
-        "credentials": ("AUTH_COOLDOWN",),
-        "dialects": ("get_dialect",),
-        "plugins": ("PluginLoadError", "hookimpl"),
-        "types": ("ClientRequest", "Credential", "ModelInfo", "Provider", "Refresher", "StreamItem", "StreamState",
-                  "UpstreamRequest", "Verdict", "redact"),
-        "urls": ("join_path", "path_segment"),
-    }.items()
-    for name in names
-} | {module: module for module in ("defaults", "ir", "jsonutil", "secrets")}
+    "apikeys": ("ApiKeyEntry", "ModelEntry", "ProviderPlugin", "alias_models", "credentials_from_entries"),
+    "config": ("Config",),
+    "credentials": ("AUTH_COOLDOWN",),
+    "dialects": ("get_dialect",),
+    "plugins": ("PluginLoadError", "hookimpl"),
+    "types": ("ClientRequest", "Credential", "ModelInfo", "Provider", "Refresher", "StreamItem", "StreamState",
+              "UpstreamRequest", "Verdict", "redact"),
+    "urls": ("join_path", "path_segment"),
+} | {module: (module,) for module in ("defaults", "ir", "jsonutil", "secrets")}
 
 __all__ = [
     "AUTH_COOLDOWN",
@@ -89,17 +86,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """An exported name, imported from its home on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'polyrelay' has no attribute {name!r}")
-    module = importlib.import_module(f"polyrelay.{home}")
-    value = module if home == name else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The module's names, the not yet imported exports included."""
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Sequence
 
 from polyrelay import collector
-from polyrelay.accounts.login import add_login_command
 from polyrelay.config import Config, ConfigError
 from polyrelay.gateway import Gateway
 from polyrelay.logs import setup_logging
@@ -105,6 +104,13 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    """Run a provider's login flow (its options are parsed by the flow's own parser)."""
+    from polyrelay.accounts.login import login_command  # the login machinery loads for this command only
+
+    return login_command(args)
+
+
 CONFIG_HELP = "config.yaml (default: $POLYRELAY_CONFIG, else built-in defaults)"
 
 
@@ -137,7 +143,13 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argpar
     creds = sub.add_parser("credentials", help="list credentials and their cooldowns", parents=common)
     creds.add_argument("--json", action="store_true", help="machine-readable output")
     creds.set_defaults(func=cmd_credentials)
-    add_login_command(sub)
+    login = sub.add_parser(
+        "login", help="log in to a subscription account and store it in the auth dir",
+        description="Log in to a provider account (run `polyrelay login <provider> --help` for its options).",
+    )
+    login.add_argument("provider", nargs="?", help="provider name (claude, codex, gemini, qwen, …)")
+    login.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    login.set_defaults(func=cmd_login)
     return top, sub
 
 

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from polyrelay import ir
-from polyrelay.accounts.flows import LoginFlow
 from polyrelay.config import Config
 from polyrelay.types import ClientRequest, Credential, Provider, StreamItem, StreamState, UpstreamRequest, Verdict
 
 if TYPE_CHECKING:
+    from polyrelay.accounts.flows import LoginFlow  # loaded by ``polyrelay login`` only
     from polyrelay.demo import DemoBackend  # the demo's module is loaded by ``serve --demo`` only
 
 hookspec = pluggy.HookspecMarker("polyrelay")

@@ -50,17 +50,6 @@ def safe_file_name(name: str) -> str:
     return f"{stem[:200]}.json"
 
 
-def add_login_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``polyrelay login <provider> [options]`` (options are the provider's, parsed later)."""
-    login = subparsers.add_parser(
-        "login", help="log in to a subscription account and store it in the auth dir",
-        description="Log in to a provider account (run `polyrelay login <provider> --help` for its options).",
-    )
-    login.add_argument("provider", nargs="?", help="provider name (claude, codex, gemini, qwen, …)")
-    login.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    login.set_defaults(func=login_command)
-
-
 def flow_parser(flow: LoginFlow) -> argparse.ArgumentParser:
     """The option parser of ``polyrelay login <flow.provider>``."""
     parser = argparse.ArgumentParser(prog=f"polyrelay login {flow.provider}",

@@ -21,14 +21,16 @@ gateway runs, and must then serve without a restart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from polyrelay.accounts.authdir import file_credential
-from polyrelay.accounts.flows import LoginFlow
 from polyrelay.apikeys import ProviderPlugin
 from polyrelay.config import Config
 from polyrelay.plugins import hookimpl
 from polyrelay.types import Credential, Provider, Refresher
+
+if TYPE_CHECKING:
+    from polyrelay.accounts.flows import LoginFlow  # loaded by ``polyrelay login`` only
 
 
 class AccountProviderPlugin(ProviderPlugin):

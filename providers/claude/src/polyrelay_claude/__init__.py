@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from polyrelay import ir, jsonutil
-from polyrelay.accounts import LoginFlow, OAuthRefresh
 from polyrelay.accounts.plugin import AccountProviderPlugin
 from polyrelay.config import Config
 from polyrelay.plugins import hookimpl
@@ -35,6 +34,7 @@ from polyrelay.types import ClientRequest, Credential, Provider, UpstreamRequest
 from polyrelay_claude import oauth
 
 if TYPE_CHECKING:
+    from polyrelay.accounts import LoginFlow, OAuthRefresh
     from polyrelay.demo import DemoBackend
 
 # Account, quota, login and demo modules are imported in the hook that uses them (docs/architecture.md).
@@ -76,7 +76,9 @@ class Claude(AccountProviderPlugin):
 
     def login_flow(self) -> LoginFlow:
         """``polyrelay login claude``."""
-        return oauth.login_flow()
+        from polyrelay_claude import login
+
+        return login.login_flow()
 
     def build_provider(self, config: Config) -> Provider:
         """The provider, counting tokens upstream."""

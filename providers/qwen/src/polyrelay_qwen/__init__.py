@@ -55,12 +55,12 @@ from polyrelay import (
     ir,
     jsonutil,
 )
-from polyrelay.accounts import LoginFlow, OAuthRefresh
 from polyrelay.accounts.plugin import AccountProviderPlugin
 from polyrelay_qwen import accounts, plan
 from polyrelay_qwen.plan import CodingPlanEntry
 
 if TYPE_CHECKING:
+    from polyrelay.accounts import LoginFlow, OAuthRefresh
     from polyrelay.demo import DemoBackend
 
 log = logging.getLogger("polyrelay.qwen")
@@ -92,7 +92,9 @@ class Qwen(AccountProviderPlugin):
 
     def login_flow(self) -> LoginFlow:
         """``polyrelay login qwen``: the device grant with PKCE."""
-        return accounts.login_flow()
+        from polyrelay_qwen import login
+
+        return login.login_flow()
 
     def plan_entries(self, config: Config) -> list[CodingPlanEntry]:
         """Every enabled Coding Plan key: the ``qwen-coding-plan`` list, then plan keys found in ``qwen-api-key``."""
