@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 import weakref
 from collections.abc import Iterator
 
@@ -85,24 +83,3 @@ def test_start_up_frees_young_garbage_and_leaves_survivors_for_the_settle() -> N
     assert gc.isenabled()
     assert gc.get_threshold() == collector.SERVING_THRESHOLDS
     assert gc.get_freeze_count() > 0
-
-
-def run_python(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def test_the_command_starts_up_while_loading_and_restores_the_thresholds_for_other_commands() -> None:
-    out = run_python(
-        "import gc\n"
-        "gc.set_threshold(700, 10, 10)\n"
-        "import polyrelay.__main__ as entry, polyrelay.cli as cli\n"
-        "seen = []\n"
-        "parser, plugins = cli.parser, cli.cmd_plugins\n"
-        "cli.parser = lambda: seen.append(('parse', gc.get_threshold())) or parser()\n"
-        "cli.cmd_plugins = lambda args: seen.append(('run', gc.get_threshold())) or plugins(args)\n"
-        "code = entry.main(['plugins'])\n"
-        "print(code, seen)\n"
-    )
-    assert out.splitlines()[-1] == f"0 [('parse', {collector.STARTUP_THRESHOLDS}), ('run', (700, 10, 10))]"

@@ -1,4 +1,4 @@
-"""Package names that load on first use: the surface is whole, and the imports stay light."""
+"""The command's entry and the package names that load on first use: the surface is whole, the imports light."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ def test_a_serving_gateway_loads_no_login_machinery() -> None:
     assert {"polyrelay_claude", "polyrelay_codex", "polyrelay_gemini", "polyrelay_qwen"} <= providers
     login = [m for m in loaded if m.rsplit(".", 1)[-1] in ("login", "flows", "device", "browser")]
     assert login == []
+
+
+def test_the_command_starts_up_while_loading_and_restores_the_thresholds_for_other_commands() -> None:
+    out = run_python(
+        "import gc\n"
+        "gc.set_threshold(700, 10, 10)\n"
+        "import polyrelay.__main__ as entry, polyrelay.cli as cli\n"
+        "seen = []\n"
+        "parser, plugins = cli.parser, cli.cmd_plugins\n"
+        "cli.parser = lambda: seen.append(('parse', gc.get_threshold())) or parser()\n"
+        "cli.cmd_plugins = lambda args: seen.append(('run', gc.get_threshold())) or plugins(args)\n"
+        "code = entry.main(['plugins'])\n"
+        "print(code, seen)\n"
+    )
+    assert out.splitlines()[-1] == f"0 [('parse', {collector.STARTUP_THRESHOLDS}), ('run', (700, 10, 10))]"

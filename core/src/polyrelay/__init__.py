@@ -8,9 +8,9 @@ each other, the internal representation ``ir``, the dialect codecs
 from a hook of your own; ``join_path``/``path_segment`` to put values in an
 upstream URL, ``secrets`` to register a token the core should scrub.  Test tools live in :mod:`polyrelay.testing`.
 
-The names load on first use, so that ``polyrelay serve`` can hold the
-garbage collector before the bulk of the code is imported
-(:mod:`polyrelay.collector` says why).
+The names load on first use (:mod:`polyrelay.exports`), so that the
+``polyrelay`` command can set the collector's start-up thresholds before
+the bulk of the code is imported (:mod:`polyrelay.collector` says why).
 """
 
 from __future__ import annotations

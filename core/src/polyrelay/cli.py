@@ -41,7 +41,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         from polyrelay.demo import serve_demo
 
-        collector.resume()  # the demo serves a few requests: no start-up settle to wait for
         try:
             asyncio.run(serve_demo(make_plugin_manager(), args.host or "127.0.0.1", args.port or 8317))
         except KeyboardInterrupt:
@@ -167,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = top.parse_args(argv)
         if args.command is None:  # only options, as CLIProxyAPI's service files start it: serve
             args = top.parse_args(["serve", *argv])
-        if args.func is not cmd_serve:
-            collector.resume()  # polyrelay.__main__ set the start-up thresholds for serve's sake
+        if args.func is not cmd_serve or args.demo:
+            collector.resume()  # polyrelay.__main__ set the start-up thresholds for the gateway's sake
         return int(args.func(args) or 0)
     except (ConfigError, PluginLoadError) as exc:
         print(f"polyrelay: {exc}", file=sys.stderr)
