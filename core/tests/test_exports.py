@@ -12,7 +12,7 @@ import pytest
 
 import polyrelay
 import polyrelay.accounts
-from polyrelay import accounts, apikeys, collector
+from polyrelay import accounts, apikeys, collector, ir
 from polyrelay.accounts import flows, oauth
 
 
@@ -81,3 +81,26 @@ def test_the_command_starts_up_while_loading_and_restores_the_thresholds_for_oth
         "print(code, seen)\n"
     )
     assert out.splitlines()[-1] == f"0 [('parse', {collector.STARTUP_THRESHOLDS}), ('run', (700, 10, 10))]"
+
+
+def test_finding_and_asking_a_dialect_loads_no_codec_until_one_translates() -> None:
+    # Every request asks the dialects whether they claim its path, and a pass-through request asks
+    # only such facts; the codecs (request, response, stream, error modules) load when one translates.
+    out = run_python(
+        "import sys\n"
+        "from polyrelay import ir\n"
+        "from polyrelay.dialects import all_dialects, dialect_for_path, get_dialect\n"
+        "from polyrelay.sse import SSEEvent\n"
+        "chat = dialect_for_path('/v1/chat/completions', {})\n"
+        "for d in all_dialects():\n"
+        "    d.claims_path('/v1/messages'); d.auth_headers('k'); d.upstream_path('m', True)\n"
+        "    d.shape_problem({}); d.frame_kind(SSEEvent(None, '[DONE]', b'data: [DONE]\\n\\n')); d.keepalive_frame\n"
+        "codec = lambda: sorted(m for m in sys.modules if m.startswith('polyrelay.dialects.')\n"
+        "                       and m.rsplit('.', 1)[-1].startswith(('request', 'response', 'stream', 'errors')))\n"
+        "print(chat.name, codec())\n"
+        "chat.decode_request({'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}]})\n"
+        "get_dialect(ir.ANTHROPIC).error_body(ir.ErrorInfo(status=429, message='slow down'))\n"
+        "print(codec())\n"
+    ).splitlines()
+    assert out[0] == f"{ir.OPENAI_CHAT} []"
+    assert out[1] == str(["polyrelay.dialects.anthropic.errors", "polyrelay.dialects.openai_chat.request"])

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import pluggy
+
 from polyrelay.config import Config
 from polyrelay.gateway import Gateway
 from polyrelay.preflight import Finding, config_findings, credential_findings, exposure, real_api_keys
@@ -73,10 +75,11 @@ def report(config: Config, gateway: Gateway, out: TextIO) -> list[Finding]:
 
 
 def run_check(config_path: str | Path | None, out: TextIO | None = None,
-              extra_plugins: Sequence[tuple[str, object]] = ()) -> int:
+              extra_plugins: Sequence[tuple[str, object]] = (),
+              plugins: pluggy.PluginManager | None = None) -> int:
     """``polyrelay check``: 1 when ``serve`` would refuse to start, else 0.
 
-    ``extra_plugins`` registers more plugins, as :func:`polyrelay.server.load` does.
+    ``extra_plugins`` and ``plugins`` are :func:`polyrelay.server.load`'s.
     """
     out = out or sys.stdout
     # The report says everything the loaders would log, once and in order.
@@ -84,7 +87,7 @@ def run_check(config_path: str | Path | None, out: TextIO | None = None,
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        config, pm = load(config_path, extra_plugins=extra_plugins)
+        config, pm = load(config_path, extra_plugins=extra_plugins, plugins=plugins)
         gateway = Gateway(config, pm)
     finally:
         quiet.setLevel(level)

@@ -25,7 +25,7 @@ NOTHING_CONFIGURED = (
 def _loaded(args: argparse.Namespace, debug: bool = False) -> tuple[Config, Gateway]:
     # Logging first: reading the config may already warn (unknown keys, auth files).
     setup_logging(debug)
-    config, pm = load(args.config)
+    config, pm = load(args.config, plugins=args.plugins)
     if config.debug:
         setup_logging(True)
     return config, Gateway(config, pm)
@@ -42,11 +42,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from polyrelay.demo import serve_demo
 
         try:
-            asyncio.run(serve_demo(make_plugin_manager(), args.host or "127.0.0.1", args.port or 8317))
+            asyncio.run(serve_demo(args.plugins, args.host or "127.0.0.1", args.port or 8317))
         except KeyboardInterrupt:
             pass
         return 0
-    config, pm = load(args.config)
+    config, pm = load(args.config, plugins=args.plugins)
     if config.debug:
         setup_logging(True)
     if args.host:
@@ -60,13 +60,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Report what a config and auth dir would serve, without starting."""
     from polyrelay.check import run_check
 
-    return run_check(args.config)
+    return run_check(args.config, plugins=args.plugins)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List installed plugins with their distributions and versions."""
-    pm = make_plugin_manager()
-    for name, dist, version in plugin_distributions(pm):
+    for name, dist, version in plugin_distributions(args.plugins):
         print(f"{name:24} {dist} {version}".rstrip())
     return 0
 
@@ -159,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = translate(list(sys.argv[1:] if argv is None else argv))
     try:
         top, sub = parser()
-        call_each(make_plugin_manager(), "register_commands", subparsers=sub)
+        # One manager for the whole command: plugins add subcommands to it, then serve it.
+        plugins = make_plugin_manager()
+        call_each(plugins, "register_commands", subparsers=sub)
+        top.set_defaults(plugins=plugins)
         if not argv:
             top.print_help()
             return 0

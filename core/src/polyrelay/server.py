@@ -32,11 +32,18 @@ def load(
     config_text: str | None = None,
     environ: Mapping[str, str] | None = None,
     extra_plugins: Sequence[tuple[str, object]] = (),
+    plugins: pluggy.PluginManager | None = None,
 ) -> tuple[Config, pluggy.PluginManager]:
-    """The plugin manager and the config it structures (file, text or defaults)."""
+    """The plugin manager and the config it structures (file, text or defaults).
+
+    ``plugins`` is a manager already built (the command's own, which registered
+    its subcommands); without it one is built from ``environ`` and ``extra_plugins``.
+    """
+    if plugins is not None and extra_plugins:
+        raise ValueError("pass extra_plugins to make_plugin_manager when passing plugins")
     env = dict(os.environ if environ is None else environ)
     with collector.starting():  # plugin imports and config structuring: start-up objects
-        pm = make_plugin_manager(env, list(extra_plugins))
+        pm = plugins if plugins is not None else make_plugin_manager(env, list(extra_plugins))
         path = config_path or env.get("POLYRELAY_CONFIG") or None
         config = load_config(path, collect_config_sections(pm), text=config_text)
     return config, pm

@@ -16,7 +16,8 @@ from polyrelay import ir
 from polyrelay.aggregate import collect, response_events
 from polyrelay.dialects import get_dialect
 from polyrelay.dialects.base import DialectError
-from polyrelay.dialects.gemini import DIALECT, SKIP_SIGNATURE, clean_schema, parse_duration
+from polyrelay.dialects.gemini import DIALECT, SKIP_SIGNATURE, clean_schema
+from polyrelay.dialects.hints import parse_duration
 from polyrelay.jsonutil import dumps
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"

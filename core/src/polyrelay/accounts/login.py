@@ -16,7 +16,7 @@ import contextlib
 import re
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -72,17 +72,15 @@ def flow_parser(flow: LoginFlow) -> argparse.ArgumentParser:
     return parser
 
 
-def _load_config(path: str | None) -> tuple[Config, pluggy.PluginManager]:
+def _load_config(path: str | None, plugins: pluggy.PluginManager) -> tuple[Config, pluggy.PluginManager]:
     from polyrelay.server import load  # the server module pulls in the app; only the command needs it
 
-    return load(path)
+    return load(path, plugins=plugins)
 
 
 def login_command(args: argparse.Namespace) -> int:
     """The ``login`` subcommand."""
-    from polyrelay.plugins import make_plugin_manager
-
-    flows = collect_flows(make_plugin_manager())
+    flows = collect_flows(args.plugins)
     if not args.provider or args.provider not in flows:
         known = ", ".join(sorted(flows)) or "none installed"
         prefix = f"no login for {args.provider!r}; " if args.provider else ""
@@ -93,7 +91,7 @@ def login_command(args: argparse.Namespace) -> int:
     if options.config is None:
         options.config = getattr(args, "config", None)
     try:
-        config, _ = _load_config(options.config)
+        config, _ = _load_config(options.config, args.plugins)
     except ConfigError as exc:
         print(f"polyrelay login {flow.provider}: {exc}", file=sys.stderr)
         return 2
@@ -195,9 +193,3 @@ async def run_login(
 def _print(text: str) -> None:
     print(text, flush=True)
 
-
-def login_main(argv: Sequence[str]) -> int:
-    """``polyrelay login`` with ``argv`` = ``[provider, *options]`` (for CLI aliases such as ``-claude-login``)."""
-    argv = list(argv)
-    args = argparse.Namespace(provider=argv[0] if argv else None, options=argv[1:], config=None)
-    return login_command(args)

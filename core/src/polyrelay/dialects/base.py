@@ -79,9 +79,14 @@ class CodecFacade:
 
     #: How messages name the dialect ("malformed <label> request: ...").
     label: ClassVar[str]
-    #: The dialect's readers: a request body known to be an object, and any upstream response body.
-    read_request: ClassVar[staticmethod[[dict[str, Any]], ir.Request]]
-    read_response: ClassVar[staticmethod[[Any], ir.Response]]
+
+    def read_request(self, body: dict[str, Any]) -> ir.Request:
+        """The dialect's reader of a request body known to be an object."""
+        raise NotImplementedError
+
+    def read_response(self, body: Any) -> ir.Response:
+        """The dialect's reader of any upstream response body."""
+        raise NotImplementedError
 
     def decode_request(self, body: Any) -> ir.Request:
         """Parsed JSON body → IR request; any fault is a :class:`DialectError` (400)."""

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyrelay import ir
-from polyrelay.dialects.anthropic.errors import error_info, error_object
-from polyrelay.dialects.anthropic.request import decode_request_body, encode_request_body
-from polyrelay.dialects.anthropic.response import decode_response_body, encode_response_body
-from polyrelay.dialects.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
 from polyrelay.dialects.anthropic.wire import API_VERSION, NAME
 from polyrelay.dialects.base import (
     CodecFacade,
     content_field_problem,
     json_error_frame,
 )
-from polyrelay.dialects.errorbody import read_error_body
 from polyrelay.sse import SSEEvent
+
+if TYPE_CHECKING:  # codecs load on first use: finding a request's dialect asks only these facts
+    from polyrelay.dialects.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
 
 
 class AnthropicDialect(CodecFacade):
     """Anthropic Messages: ``POST /v1/messages`` requests, responses, SSE streams and errors."""
 
     label = "Anthropic"
-    read_request = staticmethod(decode_request_body)
-    read_response = staticmethod(decode_response_body)
     name = NAME
     keepalive_frame = b'event: ping\ndata: {"type":"ping"}\n\n'
     #: Anthropic's SDKs send ``anthropic-version`` on every request, ``/v1/models`` included.
@@ -35,6 +31,18 @@ class AnthropicDialect(CodecFacade):
     forwarded_headers: tuple[str, ...] = ("anthropic-beta", "anthropic-version")
     prompt_fields: tuple[str, ...] = ("system", "messages", "tools")
     response_fields: tuple[str, ...] = ("id", "content", "usage")
+
+    def read_request(self, body: dict[str, Any]) -> ir.Request:
+        """A request body known to be an object → IR request."""
+        from polyrelay.dialects.anthropic.request import decode_request_body
+
+        return decode_request_body(body)
+
+    def read_response(self, body: Any) -> ir.Response:
+        """Any upstream response body → IR response."""
+        from polyrelay.dialects.anthropic.response import decode_response_body
+
+        return decode_response_body(body)
 
     def claims_path(self, path: str) -> bool:
         """``/v1/messages`` and ``/v1/messages/count_tokens``."""
@@ -80,22 +88,33 @@ class AnthropicDialect(CodecFacade):
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → body for an Anthropic upstream (``max_tokens`` always set)."""
+        from polyrelay.dialects.anthropic.request import encode_request_body
+
         return encode_request_body(request)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → Anthropic message JSON for a client."""
+        from polyrelay.dialects.anthropic.response import encode_response_body
+
         return encode_response_body(response)
 
     def stream_decoder(self) -> AnthropicStreamDecoder:
         """A fresh decoder for one upstream SSE stream."""
+        from polyrelay.dialects.anthropic.stream import AnthropicStreamDecoder
+
         return AnthropicStreamDecoder()
 
     def stream_encoder(self, request: ir.Request, *, sse: bool = True) -> AnthropicStreamEncoder:
         """A fresh encoder for one client stream (``sse`` is ignored: Anthropic only streams SSE)."""
+        from polyrelay.dialects.anthropic.stream import AnthropicStreamEncoder
+
         return AnthropicStreamEncoder(request)
 
     def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
         """An upstream error body (any bytes, JSON or not) → canonical error."""
+        from polyrelay.dialects.anthropic.errors import error_info
+        from polyrelay.dialects.errorbody import read_error_body
+
         read = read_error_body(status, body)
         if not isinstance(read.payload, dict):
             return read.plain()
@@ -103,6 +122,8 @@ class AnthropicDialect(CodecFacade):
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"type":"error","error":{"type","message"}}``."""
+        from polyrelay.dialects.anthropic.errors import error_object
+
         return {"type": "error", "error": error_object(error)}
 
 

@@ -25,11 +25,18 @@ The field-by-field mapping is in ``docs/translation.md``.
 
 from __future__ import annotations
 
-from polyrelay.dialects.gemini.dialect import DIALECT, GeminiDialect
-from polyrelay.dialects.gemini.schema import clean_schema
-from polyrelay.dialects.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
-from polyrelay.dialects.gemini.wire import SKIP_SIGNATURE
-from polyrelay.dialects.hints import parse_duration
+from typing import TYPE_CHECKING
 
-__all__ = ["DIALECT", "SKIP_SIGNATURE", "GeminiDialect", "GeminiStreamDecoder", "GeminiStreamEncoder", "clean_schema",
-           "parse_duration"]
+from polyrelay.dialects.gemini.dialect import DIALECT, GeminiDialect
+from polyrelay.dialects.gemini.wire import SKIP_SIGNATURE
+from polyrelay.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from polyrelay.dialects.gemini.schema import clean_schema
+    from polyrelay.dialects.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
+
+# The codec modules load on first use: a request that passes through never needs them.
+__getattr__, __dir__ = lazy_exports(__name__, {"schema": ("clean_schema",),
+                                               "stream": ("GeminiStreamDecoder", "GeminiStreamEncoder")})
+
+__all__ = ["DIALECT", "SKIP_SIGNATURE", "GeminiDialect", "GeminiStreamDecoder", "GeminiStreamEncoder", "clean_schema"]

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyrelay import ir
 from polyrelay.dialects.base import CodecFacade, content_field_problem, json_error_frame
-from polyrelay.dialects.gemini.errors import decode_error_body, error_body_for
-from polyrelay.dialects.gemini.request import decode_request_body, encode_request_body
-from polyrelay.dialects.gemini.response import decode_response_body, encode_response_body
-from polyrelay.dialects.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent
 from polyrelay.urls import path_segment
+
+if TYPE_CHECKING:  # codecs load on first use: finding a request's dialect asks only these facts
+    from polyrelay.dialects.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
 
 
 class GeminiDialect(CodecFacade):
     """The Gemini generateContent codec (see the module docstring)."""
 
     label = "Gemini"
-    read_request = staticmethod(decode_request_body)
-    read_response = staticmethod(decode_response_body)
     name = ir.GEMINI
     keepalive_frame = KEEPALIVE_COMMENT
     marker_headers: tuple[str, ...] = ()
@@ -28,6 +25,18 @@ class GeminiDialect(CodecFacade):
     forwarded_headers: tuple[str, ...] = ()
     prompt_fields: tuple[str, ...] = ("contents", "systemInstruction", "tools")
     response_fields: tuple[str, ...] = ("responseId", "candidates", "usageMetadata")
+
+    def read_request(self, body: dict[str, Any]) -> ir.Request:
+        """A request body known to be an object → IR request."""
+        from polyrelay.dialects.gemini.request import decode_request_body
+
+        return decode_request_body(body)
+
+    def read_response(self, body: Any) -> ir.Response:
+        """Any upstream response body → IR response."""
+        from polyrelay.dialects.gemini.response import decode_response_body
+
+        return decode_response_body(body)
 
     def claims_path(self, path: str) -> bool:
         """``/v1beta/...``, and ``/v1/models/<model>:<method>`` (the ``:`` tells it from OpenAI's model GET)."""
@@ -79,26 +88,38 @@ class GeminiDialect(CodecFacade):
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → generateContent body (no model: it belongs in the URL)."""
+        from polyrelay.dialects.gemini.request import encode_request_body
+
         return encode_request_body(request)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → GenerateContentResponse (``modelVersion`` = ``response.model``)."""
+        from polyrelay.dialects.gemini.response import encode_response_body
+
         return encode_response_body(response)
 
     def stream_decoder(self) -> GeminiStreamDecoder:
         """A fresh decoder for one upstream stream (SSE or JSON array)."""
+        from polyrelay.dialects.gemini.stream import GeminiStreamDecoder
+
         return GeminiStreamDecoder()
 
     def stream_encoder(self, request: ir.Request, *, sse: bool = True) -> GeminiStreamEncoder:
         """A fresh encoder: SSE (``alt=sse``) or a streamed JSON array."""
+        from polyrelay.dialects.gemini.stream import GeminiStreamEncoder
+
         return GeminiStreamEncoder(request, sse=sse)
 
     def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
         """Upstream error body (google.rpc.Status, maybe in a one-element array) → canonical error."""
+        from polyrelay.dialects.gemini.errors import decode_error_body
+
         return decode_error_body(status, body)
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"error": {code, message, status, details?}}``."""
+        from polyrelay.dialects.gemini.errors import error_body_for
+
         return error_body_for(error)
 
 

@@ -21,9 +21,17 @@ Conventions of this package:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from polyrelay.dialects.openai_chat.dialect import DIALECT, OpenAIChatDialect
-from polyrelay.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
 from polyrelay.dialects.openai_chat.wire import FINISH_TO_STOP, NAME, STOP_TO_FINISH
+from polyrelay.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from polyrelay.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
+
+# The codec modules load on first use: a request that passes through never needs them.
+__getattr__, __dir__ = lazy_exports(__name__, {"stream": ("ChatStreamDecoder", "ChatStreamEncoder")})
 
 __all__ = ["DIALECT", "FINISH_TO_STOP", "NAME", "STOP_TO_FINISH", "ChatStreamDecoder", "ChatStreamEncoder",
            "OpenAIChatDialect"]

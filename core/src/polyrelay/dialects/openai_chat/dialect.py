@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyrelay import ir
-from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import (
     CodecFacade,
     bearer_auth,
@@ -15,21 +14,17 @@ from polyrelay.dialects.base import (
     openai_model_entry,
     openai_models_body,
 )
-from polyrelay.dialects.errorbody import read_error_body
-from polyrelay.dialects.openai_chat.errors import error_fields, error_info
-from polyrelay.dialects.openai_chat.request import decode_request_body, encode_request_body
-from polyrelay.dialects.openai_chat.response import decode_response_body, encode_response_body
-from polyrelay.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
 from polyrelay.dialects.openai_chat.wire import NAME
 from polyrelay.sse import SSEEvent
+
+if TYPE_CHECKING:  # codecs load on first use: finding a request's dialect asks only these facts
+    from polyrelay.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
 
 
 class OpenAIChatDialect(CodecFacade):
     """OpenAI Chat Completions, both directions (see the module docstring)."""
 
     label = "Chat Completions"
-    read_request = staticmethod(decode_request_body)
-    read_response = staticmethod(decode_response_body)
     name = NAME
     keepalive_frame = b": keep-alive\n\n"
     marker_headers: tuple[str, ...] = ()
@@ -37,6 +32,18 @@ class OpenAIChatDialect(CodecFacade):
     forwarded_headers: tuple[str, ...] = ()
     prompt_fields: tuple[str, ...] = ("messages", "tools")
     response_fields: tuple[str, ...] = ("id", "choices", "usage")
+
+    def read_request(self, body: dict[str, Any]) -> ir.Request:
+        """A request body known to be an object → IR request."""
+        from polyrelay.dialects.openai_chat.request import decode_request_body
+
+        return decode_request_body(body)
+
+    def read_response(self, body: Any) -> ir.Response:
+        """Any upstream response body → IR response."""
+        from polyrelay.dialects.openai_chat.response import decode_response_body
+
+        return decode_response_body(body)
 
     def claims_path(self, path: str) -> bool:
         """``/v1/chat/completions``."""
@@ -83,28 +90,41 @@ class OpenAIChatDialect(CodecFacade):
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → upstream chat completions body."""
+        from polyrelay.dialects.openai_chat.request import encode_request_body
+
         return encode_request_body(request)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → ``chat.completion`` body."""
+        from polyrelay.dialects.openai_chat.response import encode_response_body
+
         return encode_response_body(response)
 
     def stream_decoder(self) -> ChatStreamDecoder:
         """A fresh decoder for one upstream stream."""
+        from polyrelay.dialects.openai_chat.stream import ChatStreamDecoder
+
         return ChatStreamDecoder()
 
     def stream_encoder(self, request: ir.Request, *, sse: bool = True) -> ChatStreamEncoder:
         """A fresh encoder for one client stream."""
+        from polyrelay.dialects.openai_chat.stream import ChatStreamEncoder
+
         return ChatStreamEncoder(request, sse=sse)
 
     def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
         """Upstream error body (OpenAI, DashScope, vLLM shapes, or garbage) → canonical error."""
+        from polyrelay.dialects.errorbody import read_error_body
+        from polyrelay.dialects.openai_chat.errors import error_fields, error_info
+
         read = read_error_body(status, body)
         message, code, type_ = error_fields(read.payload)
         return error_info(status, message or read.fallback, code, type_)
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """Canonical error → ``{"error":{"message","type","param","code"}}``."""
+        from polyrelay.dialects import openai_errors
+
         return {"error": openai_errors.error_object(error)}
 
 

@@ -23,9 +23,18 @@ the Codex backend's variations are those the Codex CLI sends and reads
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from polyrelay.dialects.openai_responses.dialect import DIALECT, OpenAIResponsesDialect
-from polyrelay.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
-from polyrelay.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
 from polyrelay.dialects.openai_responses.wire import NAME
+from polyrelay.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from polyrelay.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
+    from polyrelay.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
+
+# The codec modules load on first use: a request that passes through never needs them.
+__getattr__, __dir__ = lazy_exports(__name__, {"stream_decoder": ("ResponsesStreamDecoder",),
+                                               "stream_encoder": ("ResponsesStreamEncoder",)})
 
 __all__ = ["DIALECT", "NAME", "OpenAIResponsesDialect", "ResponsesStreamDecoder", "ResponsesStreamEncoder"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyrelay import ir
-from polyrelay.dialects import openai_errors
 from polyrelay.dialects.base import (
     CodecFacade,
     bearer_auth,
@@ -14,11 +13,6 @@ from polyrelay.dialects.base import (
     openai_model_entry,
     openai_models_body,
 )
-from polyrelay.dialects.openai_responses.errors import decode_error_body
-from polyrelay.dialects.openai_responses.request import decode_request_body, encode_request_body
-from polyrelay.dialects.openai_responses.response import decode_response_body, encode_response_body
-from polyrelay.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
-from polyrelay.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
 from polyrelay.dialects.openai_responses.wire import ERROR_TYPES, NAME
 from polyrelay.jsonutil import dumps
 from polyrelay.sse import KEEPALIVE_COMMENT, SSEEvent, frame
@@ -30,13 +24,15 @@ _DONE_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 _FAILED_EVENTS = frozenset({"response.failed", "error"})
 
+if TYPE_CHECKING:  # codecs load on first use: finding a request's dialect asks only these facts
+    from polyrelay.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
+    from polyrelay.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
+
 
 class OpenAIResponsesDialect(CodecFacade):
     """The OpenAI Responses codec (see the module docstring)."""
 
     label = "Responses"
-    read_request = staticmethod(decode_request_body)
-    read_response = staticmethod(decode_response_body)
     name = NAME
     keepalive_frame = KEEPALIVE_COMMENT
     marker_headers: tuple[str, ...] = ()
@@ -44,6 +40,18 @@ class OpenAIResponsesDialect(CodecFacade):
     forwarded_headers: tuple[str, ...] = ()
     prompt_fields: tuple[str, ...] = ("input", "instructions", "tools")
     response_fields: tuple[str, ...] = ("id", "output", "usage")
+
+    def read_request(self, body: dict[str, Any]) -> ir.Request:
+        """A request body known to be an object → IR request."""
+        from polyrelay.dialects.openai_responses.request import decode_request_body
+
+        return decode_request_body(body)
+
+    def read_response(self, body: Any) -> ir.Response:
+        """Any upstream response body → IR response."""
+        from polyrelay.dialects.openai_responses.response import decode_response_body
+
+        return decode_response_body(body)
 
     def claims_path(self, path: str) -> bool:
         """``/v1/responses`` and ``/v1/responses/input_tokens``."""
@@ -91,26 +99,38 @@ class OpenAIResponsesDialect(CodecFacade):
 
     def encode_request(self, request: ir.Request) -> dict[str, Any]:
         """IR request → JSON body for a Responses upstream."""
+        from polyrelay.dialects.openai_responses.request import encode_request_body
+
         return encode_request_body(request)
 
     def encode_response(self, response: ir.Response) -> dict[str, Any]:
         """IR response → response object for a Responses client."""
+        from polyrelay.dialects.openai_responses.response import encode_response_body
+
         return encode_response_body(response)
 
     def stream_decoder(self) -> ResponsesStreamDecoder:
         """A fresh decoder for one upstream SSE stream."""
+        from polyrelay.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
+
         return ResponsesStreamDecoder()
 
     def stream_encoder(self, request: ir.Request, *, sse: bool = True) -> ResponsesStreamEncoder:
         """A fresh encoder; ``sse=False`` writes one JSON event per line."""
+        from polyrelay.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
+
         return ResponsesStreamEncoder(request, sse)
 
     def decode_error(self, status: int, body: bytes) -> ir.ErrorInfo:
         """Upstream error body (OpenAI, Codex, or garbage) → ErrorInfo."""
+        from polyrelay.dialects.openai_responses.errors import decode_error_body
+
         return decode_error_body(status, body)
 
     def error_body(self, error: ir.ErrorInfo) -> dict[str, Any]:
         """ErrorInfo → ``{"error": {message, type, param, code}}``."""
+        from polyrelay.dialects import openai_errors
+
         return {"error": openai_errors.error_object(error, ERROR_TYPES)}
 
 
