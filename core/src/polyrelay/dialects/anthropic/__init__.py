@@ -27,7 +27,7 @@ from polyrelay.exports import lazy_exports
 if TYPE_CHECKING:
     from polyrelay.dialects.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
 
-# The codec modules load on first use: a chat request that passes through never needs them.
+# The codec modules load on first use: a request that passes through never needs them.
 __getattr__, __dir__ = lazy_exports(__name__, {"stream": ("AnthropicStreamDecoder", "AnthropicStreamEncoder")})
 
 __all__ = ["DIALECT", "NAME", "STOP_REASON_FROM_IR", "STOP_REASON_TO_IR", "AnthropicDialect", "AnthropicStreamDecoder",
