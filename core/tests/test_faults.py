@@ -197,6 +197,30 @@ async def test_total_deadline_bounds_a_stream_that_keeps_talking(fault, polyrela
     assert took < 4.0
 
 
+@pytest.mark.parametrize("keepalive", [0, 0.2], ids=["no-ticks", "ticks"])
+@pytest.mark.parametrize("client", [ir.OPENAI_CHAT, ir.ANTHROPIC], ids=["passthrough", "translated"])
+async def test_a_stream_longer_than_its_idle_deadline_arrives_whole(fault, polyrelay_http, client, keepalive):
+    """Frames 0.35 s apart, an idle deadline of 0.8 s, keep-alives every 0.2 s or none.
+
+    The stream lasts longer than the idle deadline (and each gap outlasts a
+    tick): the one alarm a stream's reads share must move with every frame
+    and tell a keep-alive tick from a deadline.
+    """
+    upstream = ir.OPENAI_CHAT
+    frames = stream_frames(upstream, fault_model(upstream))
+    fault.push(Reply.sse(frames, interval=0.35))
+    config = (f"upstream-timeouts: {{idle-seconds: 0.8}}\nstreaming: {{keepalive-seconds: {keepalive}}}\n"
+              "request-retry: 0\n")
+    async with _gateway(fault, [upstream], config=config) as gw:
+        started = time.monotonic()
+        answer = await ask(polyrelay_http, gw.url, client, fault_model(upstream), "hi", stream=True)
+        took = time.monotonic() - started
+    assert answer.status == 200 and answer.terminal and not answer.stream_error, answer.events
+    assert answer.text == "Hello from the fault upstream."
+    assert took > 0.8, "the stream must outlast its idle deadline for this test to mean anything"
+    assert len(fault.requests) == 1, "no deadline passed, so nothing was retried"
+
+
 async def test_deadlines_are_overridable_per_provider(fault, polyrelay_http):
     upstream = ir.OPENAI_CHAT
     fault.push(accept_and_hang(1.5))

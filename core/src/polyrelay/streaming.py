@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -45,6 +46,11 @@ class StreamPump:
     completes one is idle), ``total_at`` (a ``time.monotonic()`` instant) the
     whole stream.  Either ends the stream with a timeout
     :class:`ir.StreamError`.
+
+    One alarm per stream serves every read: a read that is due later than
+    the alarm leaves it set, and an alarm that rings before the current
+    read is due sets itself again.  A timer per read (``asyncio.timeout``,
+    about 4 µs) cost more than the rest of a pass-through frame.
     """
 
     def __init__(
@@ -62,6 +68,12 @@ class StreamPump:
         self._total_at = total_at
         self._progress = time.monotonic()
         self.done = False
+        self._alarm: asyncio.TimerHandle | None = None
+        self._alarm_at = math.inf
+        #: The task blocked in a read, and when that read is due.
+        self._reader_task: asyncio.Task[Any] | None = None
+        self._due = math.inf
+        self._rang = False
 
     def _deadline(self, now: float) -> tuple[float | None, str]:
         """Seconds left before a deadline, and what passing it means."""
@@ -77,27 +89,36 @@ class StreamPump:
 
         At the end of the body, the decoder is flushed, and a stream that
         ended without its terminal event gets a :class:`ir.StreamError`.
-        A timeout cancels the read itself: aiohttp consumes nothing until
-        ``readany`` returns, so no bytes are lost, and no task is spawned
-        per chunk.  Only the expiry of this call's own timer is a tick or a
-        deadline: a ``TimeoutError`` from inside the read is a broken
-        upstream, which ends the stream (never a loop of keep-alives).
+        A due read is cancelled: aiohttp consumes nothing until ``readany``
+        returns, so no bytes are lost, and no task is spawned per chunk.
+        Only this pump's alarm is a tick or a deadline: a ``TimeoutError``
+        from inside the read is a broken upstream, which ends the stream
+        (never a loop of keep-alives), and any other cancellation goes on.
         """
-        left, why = self._deadline(time.monotonic())
+        now = time.monotonic()
+        left, why = self._deadline(now)
         wait = tick if left is None else max(0.0, left if tick is None else min(tick, left))
-        timer = asyncio.timeout(wait)
+        task, cancelling = None, 0
+        if wait is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            cancelling = task.cancelling()  # as asyncio.timeout does: only our own cancel is ours to take back
+            self._reader_task, self._due, self._rang = task, now + wait, False
+            if self._due < self._alarm_at:
+                self._set_alarm(self._due)
         try:
-            async with timer:
-                data = await self.reader.read_chunk()
-        except TimeoutError as exc:
-            if not timer.expired():
-                return self._cut(exc)
+            data = await self.reader.read_chunk()
+        except asyncio.CancelledError:
+            if task is None or not self._rang or task.uncancel() > cancelling:
+                raise
             if left is not None and (tick is None or left <= tick):
                 self.done = True
                 return [ir.StreamError(deadline_error(why))]
             return None
         except UPSTREAM_ERRORS as exc:
             return self._cut(exc)
+        finally:
+            self._reader_task = None
         if data:
             state = self.state
             items = self._translate(provider=state.provider, stream=state, data=data)
@@ -110,12 +131,33 @@ class StreamPump:
             items.append(ir.StreamError(cut_error("the upstream closed the connection before its final event")))
         return items
 
+    def _set_alarm(self, when: float) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+        # loop.time() is time.monotonic() on every platform asyncio's default loops run on.
+        self._alarm = asyncio.get_running_loop().call_at(when, self._ring)
+        self._alarm_at = when
+
+    def _ring(self) -> None:
+        self._alarm, self._alarm_at = None, math.inf
+        task = self._reader_task
+        if task is None or self.done:
+            return  # between reads: the next read sets the alarm it needs
+        if time.monotonic() < self._due:
+            self._set_alarm(self._due)
+        elif not self._rang:
+            self._rang = True
+            task.cancel()
+
     def _cut(self, exc: BaseException) -> list[StreamItem]:
         self.done = True
         return [ir.StreamError(cut_error(exc.__class__.__name__))]
 
     def close(self) -> None:
         """Stop reading and drop the upstream connection (idempotent)."""
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm, self._alarm_at = None, math.inf
         self.reader.response.close()
 
 
