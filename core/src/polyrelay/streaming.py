@@ -134,8 +134,8 @@ class StreamPump:
     def _set_alarm(self, when: float) -> None:
         if self._alarm is not None:
             self._alarm.cancel()
-        # loop.time() is time.monotonic() on every platform asyncio's default loops run on.
-        self._alarm = asyncio.get_running_loop().call_at(when, self._ring)
+        # A delay, not a loop instant: the pump's clock is time.monotonic(), whatever the loop's is.
+        self._alarm = asyncio.get_running_loop().call_later(max(0.0, when - time.monotonic()), self._ring)
         self._alarm_at = when
 
     def _ring(self) -> None:
